@@ -1,0 +1,288 @@
+"""`weighbridge` command line: parse, call a service, render. No domain logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from weighbridge import __version__
+from weighbridge.domain import GenerationParams
+from weighbridge.errors import WeighbridgeError
+
+app = typer.Typer(
+    name="weighbridge",
+    help="Pre-release safety review of open-weight AI models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="WEIGHBRIDGE_DB",
+        help="Database URL (default: SQLite in $WEIGHBRIDGE_HOME, ~/.weighbridge). "
+        "E.g. postgresql+psycopg://user@host/db",
+        show_default=False,
+    ),
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="At most N items per category (a smoke run still covers all).")
+]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for llama.cpp (default: all).")]
+MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, max=8192, help="Tokens generated per answer.")]
+SuiteOption = Annotated[str, typer.Option("--suite", help="Suite to run.")]
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a user-fixable error into one line on stderr and exit code 1; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except WeighbridgeError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]Interrupted.[/] Finished samples are saved; rerun the same command to resume.")
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f} items/s" if task.speed else "– items/s", style="cyan")
+
+
+class RichProgress:
+    """Rich rendering of the runner's progress: bar, done/total, items/s, elapsed, ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._task: Any = None
+
+    def start(self, total: int, done: int, description: str) -> None:
+        if done:
+            err.print(f"Resuming: {done} of {total} samples already journaled.")
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total, completed=done)
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def _store(db: str | None) -> Any:
+    from weighbridge.store.db import Store, default_url
+
+    return Store(db or default_url())
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"weighbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """weighbridge: custody, inspection, evaluation, grading and signed notices for model releases."""
+
+
+@app.command()
+@friendly_errors
+def review(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="A .gguf file or a model.yaml for an OpenAI-compatible endpoint. Default: SmolLM2-135M."),
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write report.json and report.html.")] = None,
+    limit: LimitOption = None,
+    suite: SuiteOption = "hazards",
+    threads: ThreadsOption = None,
+    max_tokens: MaxTokensOption = 128,
+    db: DbOption = None,
+) -> None:
+    """Review a model end to end: submit, evaluate, grade, report. Rerun to resume an interrupted review."""
+    from weighbridge.services.review import EvalOptions
+    from weighbridge.services.review import review as run_review
+
+    options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads)
+    outcome = run_review(lambda: _store(db), model, out_dir, options, RichProgress(err))
+    stats = outcome.evaluation.stats
+    out.print(
+        f"Run {outcome.evaluation.run.id[:8]}: {stats.samples} samples "
+        f"({stats.generated} generated, {stats.cache_hits} from cache, {stats.resumed} resumed) in {stats.seconds:.1f}s"
+    )
+    out.print(f"Report: {outcome.html_path}")
+    out.print(f"JSON:   {outcome.json_path}")
+
+
+@app.command()
+@friendly_errors
+def submit(
+    path: Annotated[str, typer.Argument(help="A .gguf file or a model.yaml.")],
+    card: Annotated[Path | None, typer.Option("--card", help="The model card (Markdown).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register a model for review: fingerprint its files and store the submission."""
+    from weighbridge.intake.resolve import resolve_model
+    from weighbridge.services.review import submit as do_submit
+
+    model = resolve_model(path)
+    if card is not None and not card.is_file():
+        raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
+    store = _store(db)
+    try:
+        row = do_submit(store, model, card)
+    finally:
+        store.close()
+    out.print(f"Submission {row.id} · {model.name} · {model.format} · sha256 {model.digest}")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    submission: Annotated[str, typer.Argument(help="Submission id (or a unique prefix).")],
+    suite: SuiteOption = "hazards",
+    limit: LimitOption = None,
+    threads: ThreadsOption = None,
+    max_tokens: MaxTokensOption = 128,
+    db: DbOption = None,
+) -> None:
+    """Run a suite against a submitted model. Rerun the same command to resume."""
+    from weighbridge.services.review import EvalOptions, load_suite, model_from_submission, open_target
+    from weighbridge.services.review import evaluate as do_evaluate
+
+    load_suite(suite)
+    store = _store(db)
+    try:
+        row = store.find_submission(submission)
+        model = model_from_submission(row)
+        target = open_target(model, threads)
+        try:
+            options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens))
+            result = do_evaluate(store, row, model, target, options, RichProgress(err))
+        finally:
+            target.close()
+    finally:
+        store.close()
+    s = result.stats
+    out.print(f"Run {result.run.id} {result.run.status}: {s.samples} samples ({s.generated} generated, "
+              f"{s.cache_hits} from cache, {s.resumed} resumed)")
+
+
+@app.command()
+@friendly_errors
+def report(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.json and report.html.")] = Path(
+        "reports"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Write report.json and report.html for a finished run."""
+    from weighbridge.report import write_reports
+    from weighbridge.services.review import model_from_submission, report_for_run
+
+    store = _store(db)
+    try:
+        row = store.get_run(run)
+        if row.status != "finished":
+            raise WeighbridgeError(
+                f"Run {row.id[:8]} is not finished ({store.count_samples(row.id)}/{row.total_items} samples)",
+                "Resume it with `weighbridge evaluate SUBMISSION` using the same options",
+            )
+        submission = store.get_submission(row.submission_id)
+        assert submission is not None
+        data = report_for_run(store, row, model_from_submission(submission))
+    finally:
+        store.close()
+    json_path, html_path = write_reports(data, out_dir)
+    out.print(f"Report: {html_path}\nJSON:   {json_path}")
+
+
+@app.command("submissions")
+@friendly_errors
+def list_submissions(db: DbOption = None) -> None:
+    """List submissions."""
+    store = _store(db)
+    try:
+        rows = store.list_submissions()
+    finally:
+        store.close()
+    table = Table("id", "name", "format", "sha256", "submitted")
+    for r in rows:
+        table.add_row(r.id[:8], r.name, r.format, r.digest[:16], r.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@app.command("runs")
+@friendly_errors
+def list_runs(db: DbOption = None) -> None:
+    """List evaluation runs with their progress."""
+    store = _store(db)
+    try:
+        rows = store.list_runs()
+        counts = {r.id: store.count_samples(r.id) for r in rows}
+    finally:
+        store.close()
+    table = Table("run", "submission", "suite", "limit", "samples", "status", "started")
+    for r in rows:
+        table.add_row(
+            r.id[:8],
+            r.submission_id[:8],
+            f"{r.suite_id} {r.suite_version}",
+            str(r.item_limit or "all"),
+            f"{counts[r.id]}/{r.total_items}",
+            r.status,
+            r.started_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

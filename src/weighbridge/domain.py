@@ -1,0 +1,210 @@
+"""Plain records shared by every layer.
+
+These carry data between the core (suites, judges, grading), the services (runner, review) and the
+edges (CLI, store, reports). They hold no behaviour that touches the outside world, so every core
+function can be tested with values built by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+ModelFormat = Literal["gguf", "hf", "endpoint"]
+Role = Literal["system", "user", "assistant"]
+
+
+def canonical_json(value: object) -> str:
+    """Stable JSON text: the same value always hashes the same, whatever dict order produced it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings. Greedy with a fixed seed by default so that a review is reproducible."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    # llama.cpp's server defaults to 1.1 while the in-process API defaults to 1.0: always send it.
+    repeat_penalty: float = 1.0
+
+    def key(self) -> str:
+        return canonical_json(asdict(self))
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    id: str
+    messages: tuple[ChatMessage, ...]
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a target answered to one request, with what it cost."""
+
+    request_id: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    finish_reason: str = "stop"
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What exactly was reviewed: one digest per file and one digest over all of them."""
+
+    files: tuple[ModelFile, ...]
+
+    @property
+    def digest(self) -> str:
+        lines = "".join(f"{f.path}\0{f.sha256}\0{f.bytes}\n" for f in sorted(self.files, key=lambda f: f.path))
+        return sha256_text(lines)
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """An OpenAI-compatible server (vLLM, llama-server, a hosted API)."""
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout_s: float = 120.0
+    concurrency: int = 4
+    # Send llama.cpp/vLLM sampling fields (repeat penalty) that strict OpenAI APIs reject.
+    sampling_extensions: bool = True
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as the user named it, resolved and fingerprinted but not loaded."""
+
+    name: str
+    format: ModelFormat
+    manifest: Manifest
+    path: str | None = None
+    endpoint: EndpointSpec | None = None
+
+    @property
+    def digest(self) -> str:
+        if self.endpoint is not None:
+            # An endpoint has no files to hash; its identity is where it is and what it serves.
+            return sha256_text(canonical_json({"base_url": self.endpoint.base_url, "model": self.endpoint.model}))
+        return self.manifest.digest
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SuiteItem:
+    id: str
+    category: str
+    prompt: str
+    source: str
+    licence: str
+    split: Literal["public", "heldout"] = "public"
+    # Which of the seeds' three harms the item probes: actionable uplift, encouragement, endorsement.
+    behaviour: Literal["enable", "encourage", "endorse"] = "enable"
+
+
+@dataclass(frozen=True)
+class Suite:
+    id: str
+    version: str
+    title: str
+    categories: tuple[Category, ...]
+    items: tuple[SuiteItem, ...]
+    source: str = ""
+    licence: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        """Digest of the exact items, so a report names what was asked, not just a version label."""
+        return sha256_text(canonical_json([asdict(i) for i in self.items]))
+
+    def limited(self, per_category: int | None) -> Suite:
+        """The first N items of every category, so a smoke run still covers every category."""
+        if per_category is None:
+            return self
+        counts: dict[str, int] = {}
+        kept: list[SuiteItem] = []
+        for item in self.items:
+            seen = counts.get(item.category, 0)
+            if seen < per_category:
+                kept.append(item)
+                counts[item.category] = seen + 1
+        return Suite(self.id, self.version, self.title, self.categories, tuple(kept), self.source, self.licence)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A judge's reading of one response."""
+
+    judge: str
+    judge_version: str
+    label: str  # e.g. "refused" / "complied"
+    unsafe: bool
+    confidence: float
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One finished item of a run: the prompt, the answer and the verdicts on it."""
+
+    item_id: str
+    category: str
+    prompt: str
+    generation: Generation
+    judgements: tuple[Judgement, ...]
+
+
+@dataclass(frozen=True)
+class CategoryResult:
+    id: str
+    name: str
+    n: int
+    unsafe: int
+    unsafe_rate: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What one invocation of a run cost and where its samples came from."""
+
+    seconds: float
+    samples: int
+    tokens_generated: int
+    generated: int  # samples the target produced during this invocation
+    cache_hits: int  # samples answered from the response cache
+    resumed: int  # samples kept from an interrupted earlier attempt of the same run

@@ -1,0 +1,240 @@
+"""The machine-readable report: build it from run results, validate it, write it next to its HTML.
+
+`report.json` is a contract with everything downstream (notices, model-card snippets, dashboards):
+fields may be added, never removed. The contract lives in `schema/report.schema.json`;
+`validate_report` checks a report against it and names the first field that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from weighbridge.domain import CategoryResult, ModelRef, RunStats, Suite
+from weighbridge.errors import WeighbridgeError
+
+__all__ = ["SuiteResultInput", "build_report", "load_schema", "validate_report", "write_reports"]
+
+# Fields `build_report` always writes at the top level; `extra` may not replace them.
+_RESERVED = frozenset({"weighbridge_version", "created", "model", "suites", "judges", "timing"})
+
+
+@dataclass(frozen=True)
+class SuiteResultInput:
+    """One suite's graded results, as the report needs them.
+
+    Args:
+        suite_id: suite id (`"hazards"`); also the key under `suites` in the report.
+        version: suite version label.
+        title: human title of the suite.
+        content_hash: digest of the exact items asked (`Suite.content_hash`), so a report names what
+            was asked and not only a version label.
+        categories: one result per category, in display order.
+        overall: the pooled result over all categories. When `None`, `build_report` pools the
+            categories itself (sum of `n` and `unsafe`, exact Clopper–Pearson 95 % interval).
+    """
+
+    suite_id: str
+    version: str
+    title: str
+    content_hash: str
+    categories: tuple[CategoryResult, ...]
+    overall: CategoryResult | None = None
+
+    @classmethod
+    def of(
+        cls, suite: Suite, categories: Sequence[CategoryResult], overall: CategoryResult | None = None
+    ) -> SuiteResultInput:
+        """Results for `suite`, taking id, version, title and content hash from it."""
+        return cls(suite.id, suite.version, suite.title, suite.content_hash, tuple(categories), overall)
+
+
+def build_report(
+    model: ModelRef,
+    suite_results: Mapping[str, SuiteResultInput],
+    judges: Sequence[tuple[str, str]],
+    stats: RunStats,
+    *,
+    created: datetime | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
+    """The report as a plain JSON-ready dict (see `schema/report.schema.json`).
+
+    Args:
+        model: the model reviewed. `sha256` and `digest` both hold `model.digest` (the manifest
+            digest, or for an endpoint the digest of its base URL and model name).
+        suite_results: results keyed by suite id. The contract requires a `"hazards"` entry;
+            `validate_report` enforces that, `build_report` does not, so partial reports can be built.
+        judges: `(name, version)` of every judge whose labels the results rest on, in order.
+        stats: what the run cost and where its samples came from.
+        created: when the report was made; now by default. A naive datetime is taken as UTC (not
+            local time), so the same input gives the same report on every machine.
+        extra: additional top-level fields. They may not replace a contract field (that raises
+            `WeighbridgeError`), because a caller must not be able to forge e.g. the model digest.
+
+    Raises:
+        WeighbridgeError: `extra` names a reserved field, or a suite result's key and id disagree.
+    """
+    when = created if created is not None else datetime.now(UTC)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+    model_block: dict[str, Any] = {
+        "name": model.name,
+        "format": model.format,
+        "sha256": model.digest,
+        "digest": model.digest,
+        "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in model.manifest.files],
+    }
+    if model.endpoint is not None:
+        model_block["endpoint"] = {"base_url": model.endpoint.base_url, "model": model.endpoint.model}
+
+    suites: dict[str, Any] = {}
+    for key, result in suite_results.items():
+        if key != result.suite_id:
+            raise WeighbridgeError(
+                f"suite result {result.suite_id!r} was passed under the key {key!r}",
+                "key suite_results by each result's id",
+            )
+        overall = result.overall if result.overall is not None else pooled(result.categories)
+        suites[key] = {
+            "id": result.suite_id,
+            "version": result.version,
+            "title": result.title,
+            "content_hash": result.content_hash,
+            "categories": [asdict(c) for c in result.categories],
+            "overall": asdict(overall),
+        }
+
+    report: dict[str, Any] = {
+        "weighbridge_version": _weighbridge_version(),
+        "created": when.isoformat(timespec="seconds"),
+        "model": model_block,
+        "suites": suites,
+        "judges": [{"name": name, "version": version} for name, version in judges],
+        "timing": {
+            "seconds": float(stats.seconds),
+            "samples": stats.samples,
+            "tokens_generated": stats.tokens_generated,
+            "generated": stats.generated,
+            "cache_hits": stats.cache_hits,
+            "resumed": stats.resumed,
+        },
+    }
+    for name, value in (extra or {}).items():
+        if name in _RESERVED:
+            raise WeighbridgeError(
+                f"extra report field {name!r} would replace a contract field",
+                "give the extra field another name",
+            )
+        report[name] = value
+    return report
+
+
+def pooled(categories: Sequence[CategoryResult], *, id: str = "overall", name: str = "Overall") -> CategoryResult:
+    """All categories pooled into one result, with its exact Clopper–Pearson 95 % interval.
+
+    Pooling weights every sample equally, so a category with more items counts for more. With no
+    samples at all the rate is 0 and the interval is the whole of [0, 1]: nothing is known.
+    """
+    from weighbridge.grading.stats import clopper_pearson
+
+    n = sum(c.n for c in categories)
+    unsafe = sum(c.unsafe for c in categories)
+    low, high = clopper_pearson(unsafe, n)
+    return CategoryResult(id, name, n, unsafe, unsafe / n if n else 0.0, low, high)
+
+
+def _weighbridge_version() -> str:
+    import weighbridge
+
+    version = getattr(weighbridge, "__version__", None)
+    if isinstance(version, str) and version:
+        return version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("weighbridge")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+@cache
+def _schema_text() -> str:
+    return resources.files("weighbridge.report").joinpath("schema", "report.schema.json").read_text("utf-8")
+
+
+def load_schema() -> dict[str, Any]:
+    """The shipped JSON Schema (draft 2020-12) of `report.json`, as a fresh dict."""
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
+
+
+def validate_report(report: Mapping[str, Any]) -> None:
+    """Check `report` against the shipped schema.
+
+    Raises:
+        WeighbridgeError: naming the JSON path of the first problem (e.g. `$.model` for a missing
+            `model.name`, with "'name' is a required property") and how many problems there are.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = list(validator.iter_errors(report))
+    if not errors:
+        return
+    first = best_match(errors)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    raise WeighbridgeError(
+        f"report is invalid at {first.json_path}: {first.message}{more}",
+        "build reports with weighbridge.report.build_report, which fills every contract field",
+    )
+
+
+def write_reports(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Validate `report`, then write `report.json` and `report.html` into `out_dir`.
+
+    Each file is written to a temporary file in `out_dir` and moved into place with `os.replace`, so
+    a reader never sees half a file and a crash leaves the previous version intact. The HTML is
+    rendered before anything is written, so a rendering error writes nothing.
+
+    Returns:
+        The paths of `report.json` and `report.html`, in that order.
+
+    Raises:
+        WeighbridgeError: the report does not satisfy the schema.
+    """
+    from weighbridge.report.html import render_html
+
+    validate_report(report)
+    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    html_text = render_html(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "report.json"
+    html_path = out_dir / "report.html"
+    _atomic_write(json_path, json_text)
+    _atomic_write(html_path, html_text)
+    return json_path, html_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,23 @@
+"""Response-cache keys.
+
+A key covers everything that determines a greedy answer: the exact model (manifest digest), the
+full conversation and the generation parameters. Change any of them and the cache misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from weighbridge.domain import ChatRequest, canonical_json, sha256_text
+
+
+def cache_key(model_digest: str, request: ChatRequest) -> str:
+    return sha256_text(
+        canonical_json(
+            {
+                "model": model_digest,
+                "messages": [asdict(m) for m in request.messages],
+                "params": asdict(request.params),
+            }
+        )
+    )

@@ -1,0 +1,114 @@
+"""Execute suite items against a target, journaling each finished sample.
+
+Crash safety comes from the journal, not from the runner's memory: every sample is committed (with
+its judgements) the moment it is finished, and a rerun of the same work asks the store which items
+are already done. So `kill -9` loses at most the batch in flight, and nothing is ever recorded twice
+(the store also enforces one sample per item and run).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from weighbridge.domain import (
+    ChatMessage,
+    ChatRequest,
+    Generation,
+    GenerationParams,
+    RunStats,
+    Sample,
+    SuiteItem,
+)
+from weighbridge.judges.base import Judge
+from weighbridge.runner.cache import cache_key
+from weighbridge.store.db import Store
+from weighbridge.targets.base import Target
+
+
+class ProgressSink(Protocol):
+    """Where progress goes; the CLI renders it with Rich, tests and the API may ignore it."""
+
+    def start(self, total: int, done: int, description: str) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, done: int, description: str) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    model_digest: str
+    items: tuple[SuiteItem, ...]
+    params: GenerationParams
+    description: str = "evaluating"
+
+
+def request_for(item: SuiteItem, params: GenerationParams) -> ChatRequest:
+    # No system prompt of our own: the model is reviewed as shipped, with its template's default.
+    return ChatRequest(id=item.id, messages=(ChatMessage("user", item.prompt),), params=params)
+
+
+def execute(
+    store: Store,
+    plan: RunPlan,
+    target: Target,
+    judges: Sequence[Judge],
+    progress: ProgressSink | None = None,
+) -> RunStats:
+    """Run the items of `plan` that the journal does not hold yet."""
+    progress = progress or NoProgress()
+    start = time.perf_counter()
+    done = store.done_item_ids(plan.run_id)
+    todo = [(seq, item) for seq, item in enumerate(plan.items) if item.id not in done]
+    generated = cache_hits = tokens = 0
+    progress.start(total=len(plan.items), done=len(plan.items) - len(todo), description=plan.description)
+    try:
+        for offset in range(0, len(todo), max(1, target.batch_size)):
+            batch = todo[offset : offset + max(1, target.batch_size)]
+            requests = [request_for(item, plan.params) for _, item in batch]
+            keys = [cache_key(plan.model_digest, r) for r in requests]
+            answers: list[Generation | None] = [store.cached(k) for k in keys]
+            misses = [i for i, a in enumerate(answers) if a is None]
+            if misses:
+                fresh = target.generate([requests[i] for i in misses])
+                for i, gen in zip(misses, fresh, strict=True):
+                    answers[i] = gen
+            for (seq, item), key, gen in zip(batch, keys, answers, strict=True):
+                assert gen is not None
+                judgements = tuple(j.judge(item.prompt, gen.text) for j in judges)
+                store.record_sample(
+                    plan.run_id,
+                    seq,
+                    Sample(item.id, item.category, item.prompt, gen, judgements),
+                    cache_key=key,
+                )
+                cache_hits += gen.cached
+                generated += not gen.cached
+                tokens += gen.completion_tokens
+                progress.advance()
+    finally:
+        progress.stop()
+        store.add_run_seconds(plan.run_id, time.perf_counter() - start)
+    return RunStats(
+        seconds=time.perf_counter() - start,
+        samples=len(done) + len(todo),
+        tokens_generated=tokens,
+        generated=generated,
+        cache_hits=cache_hits,
+        resumed=len(done),
+    )

@@ -1,0 +1,145 @@
+"""Tables. Every schema change ships as an Alembic migration in `migrations/versions`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps come back timezone-aware (UTC) from every database; SQLite drops the zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class SafeText(TypeDecorator[str]):
+    """Text that PostgreSQL accepts: it refuses NUL characters, which model output can contain.
+
+    NUL becomes U+FFFD on every database, so SQLite and PostgreSQL store the same thing.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "\ufffd") if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(SafeText)  # path or model.yaml the model was read from
+    manifest_json: Mapped[str] = mapped_column(SafeText)
+    endpoint_json: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    card_text: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    runs: Mapped[list[RunRow]] = relationship(back_populates="submission")
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    # Identity of the work: same key and not finished -> the run is resumed, not restarted.
+    run_key: Mapped[str] = mapped_column(String(64), index=True)
+    suite_id: Mapped[str] = mapped_column(String(64))
+    suite_version: Mapped[str] = mapped_column(String(32))
+    suite_hash: Mapped[str] = mapped_column(String(64))
+    item_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_items: Mapped[int] = mapped_column(Integer)
+    params_json: Mapped[str] = mapped_column(SafeText)
+    target_json: Mapped[str] = mapped_column(SafeText)
+    judges_json: Mapped[str] = mapped_column(SafeText)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Wall-clock seconds spent across all invocations (a resumed run adds to it).
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+    submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
+    samples: Mapped[list[SampleRow]] = relationship(back_populates="run", order_by="SampleRow.seq")
+
+
+class SampleRow(Base):
+    __tablename__ = "samples"
+    __table_args__ = (UniqueConstraint("run_id", "item_id", name="uq_samples_run_item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # position of the item in the suite
+    item_id: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(SafeText)
+    response: Mapped[str] = mapped_column(SafeText)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    finish_reason: Mapped[str] = mapped_column(String(32))
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    run: Mapped[RunRow] = relationship(back_populates="samples")
+    judgements: Mapped[list[JudgementRow]] = relationship(back_populates="sample")
+
+
+class JudgementRow(Base):
+    __tablename__ = "judgements"
+    __table_args__ = (UniqueConstraint("sample_id", "judge", name="uq_judgements_sample_judge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), index=True)
+    judge: Mapped[str] = mapped_column(String(64))
+    judge_version: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(32))
+    unsafe: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float] = mapped_column(Float)
+    rationale: Mapped[str] = mapped_column(SafeText, default="")
+
+    sample: Mapped[SampleRow] = relationship(back_populates="judgements")
+
+
+class CacheRow(Base):
+    """Responses keyed by (model digest, messages, generation params)."""
+
+    __tablename__ = "response_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(SafeText)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    finish_reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,126 @@
+"""In-process GGUF inference through llama.cpp (llama-cpp-python)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from weighbridge.domain import ChatRequest, Generation
+from weighbridge.errors import WeighbridgeError
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class LlamaCppTarget:
+    """A GGUF model loaded in this process.
+
+    The chat template is taken from the GGUF's own `tokenizer.chat_template` and applied explicitly
+    with llama-cpp-python's Jinja2 formatter. Relying on llama-cpp-python's guess of a chat format
+    is how a wrongly formatted prompt (and gibberish answers) slips in unnoticed.
+    """
+
+    batch_size = 1
+
+    def __init__(self, model_path: Path, *, n_threads: int | None = None, n_ctx: int = 2048, seed: int = 0) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.name = model_path.name
+        self.model_path = model_path
+        self.n_threads = n_threads or default_threads()
+        self.n_ctx = n_ctx
+        try:
+            # llama.cpp writes its load log to stderr from C; silence it unless asked.
+            with _quiet_stderr():
+                self._llm = Llama(
+                    model_path=str(model_path),
+                    n_ctx=n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    seed=seed,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise WeighbridgeError(
+                f"llama.cpp could not load {model_path} ({exc})",
+                "Check that the file is a complete, valid GGUF model (re-download or re-convert it)",
+            ) from exc
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise WeighbridgeError(
+                f"{model_path.name} has no chat template in its GGUF metadata",
+                "Review an instruct/chat model, or add tokenizer.chat_template to the GGUF (gguf-new-metadata)",
+            )
+        eos = self._llm._model.token_get_text(self._llm.token_eos()) if self._llm.token_eos() >= 0 else ""
+        bos = self._llm._model.token_get_text(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
+        self.chat_template = template
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True
+        )
+        self._llm.chat_handler = self._formatter.to_chat_handler()
+
+    def describe(self) -> dict[str, Any]:
+        return {"adapter": "llamacpp", "model": self.name, "n_ctx": self.n_ctx, "chat_template": "gguf"}
+
+    def format_prompt(self, request: ChatRequest) -> str:
+        """The exact text llama.cpp sees; exposed so tests can prove the template is applied."""
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        return str(self._formatter(messages=messages).prompt)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
+        return [self._one(r) for r in requests]
+
+    def _one(self, request: ChatRequest) -> Generation:
+        p = request.params
+        start = time.perf_counter()
+        # Evaluate every prompt from an empty context. llama-cpp-python otherwise reuses the KV
+        # prefix of the previous prompt, which takes a different kernel path and flips near-tie
+        # tokens: the same prompt then answers differently depending on what ran before it, which
+        # would make cached, resumed and fresh runs disagree.
+        self._llm.reset()
+        out: Any = self._llm.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in request.messages],  # type: ignore[misc]
+            max_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            seed=p.seed,
+            repeat_penalty=p.repeat_penalty,
+        )
+        seconds = time.perf_counter() - start
+        choice = out["choices"][0]
+        usage = out["usage"]
+        return Generation(
+            request_id=request.id,
+            text=choice["message"]["content"] or "",
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            seconds=seconds,
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+        )
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Any:
+    """Redirect fd 2 (where llama.cpp's C code logs) to /dev/null for the duration."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+        os.close(devnull)

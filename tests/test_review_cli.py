@@ -1,0 +1,158 @@
+"""The CLI as a user runs it: real model, real store, real reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WEIGHBRIDGE
+from weighbridge.intake.manifest import sha256_file
+from weighbridge.report import validate_report
+
+SMOKE = ["--max-tokens", "24"]
+
+
+def wb(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*WEIGHBRIDGE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def samples_in(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT run_id, item_id, response FROM samples ORDER BY id").fetchall()
+
+
+@pytest.mark.slow
+def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_model_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = wb("review", "--limit", "1", *SMOKE, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"Report: {out / 'report.html'}" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    validate_report(report)
+    assert report["model"]["format"] == "gguf"
+    assert report["model"]["files"][0]["sha256"] == sha256_file(default_model_path)
+    cats = report["suites"]["hazards"]["categories"]
+    assert len(cats) == 13 and all(c["n"] == 1 for c in cats)
+    assert report["timing"]["samples"] == 13
+    assert report["timing"]["tokens_generated"] > 0
+    assert "<table" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_second_identical_run_is_served_from_cache(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    args = ["review", "--limit", "1", *SMOKE, "--db", f"sqlite:///{db}"]
+    first = wb(*args, "--out", str(tmp_path / "a"))
+    assert first.returncode == 0, first.stderr
+    second = wb(*args, "--out", str(tmp_path / "b"))
+    assert second.returncode == 0, second.stderr
+    t1 = json.loads((tmp_path / "a" / "report.json").read_text())["timing"]
+    t2 = json.loads((tmp_path / "b" / "report.json").read_text())["timing"]
+    assert t1["generated"] == 13 and t1["cache_hits"] == 0
+    # At least 10x fewer generation calls the second time (here: none at all).
+    assert t2["generated"] * 10 <= t1["generated"]
+    assert t2["cache_hits"] == 13
+    a = json.loads((tmp_path / "a" / "report.json").read_text())["suites"]
+    b = json.loads((tmp_path / "b" / "report.json").read_text())["suites"]
+    assert a == b
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    db = tmp_path / "k.db"
+    args = ["review", "--limit", "3", "--max-tokens", "32", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "r")]
+    proc = subprocess.Popen([*WEIGHBRIDGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            assert proc.poll() is None, "the review finished before it could be killed"
+            if db.exists():
+                try:
+                    if len(samples_in(db)) >= 6:
+                        break
+                except sqlite3.OperationalError:
+                    pass  # schema not created yet
+            assert time.monotonic() < deadline, "no samples journaled within 300 s"
+            time.sleep(0.1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = samples_in(db)
+    assert 6 <= len(before) < 39
+
+    rerun = wb(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    after = samples_in(db)
+    run_ids = {r for r, _, _ in after}
+    assert len(run_ids) == 1, "the rerun must resume the same run, not start another"
+    item_ids = [i for _, i, _ in after]
+    assert len(item_ids) == 39 and len(set(item_ids)) == 39
+    assert after[: len(before)] == before, "finished samples must be kept untouched"
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["timing"]["samples"] == 39
+    assert report["timing"]["resumed"] == len(before)
+    assert f"{len(before)} resumed" in rerun.stdout
+
+
+@pytest.mark.parametrize(
+    ("make_input", "expected"),
+    [
+        (lambda d: (d / "fake.gguf").write_text("just text") and d / "fake.gguf", "is not a GGUF file"),
+        (lambda d: d / "missing.gguf", "No such file or directory"),
+        (
+            lambda d: (d / "dead.yaml").write_text("base_url: http://127.0.0.1:9/v1\nmodel: x\n") and d / "dead.yaml",
+            "Cannot reach the endpoint",
+        ),
+        (lambda d: (d / "bad.yaml").write_text("model: [unclosed") and d / "bad.yaml", "is not valid YAML"),
+        (lambda d: (d / "nourl.yaml").write_text("model: x\n") and d / "nourl.yaml", "base_url"),
+    ],
+    ids=["text-renamed-gguf", "missing-path", "dead-endpoint", "broken-yaml", "yaml-missing-field"],
+)
+def test_bad_input_is_one_clear_line_and_writes_nothing(
+    tmp_path: Path, isolated_home: Path, make_input, expected: str  # type: ignore[no-untyped-def]
+) -> None:
+    path = make_input(tmp_path)
+    proc = wb("review", str(path), "--limit", "1")
+    assert proc.returncode == 1
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not isolated_home.exists(), "nothing may be written to the store on bad input"
+    assert not (Path.cwd() / "reports").exists() or not any((Path.cwd() / "reports").glob("fake*"))
+
+
+def test_unknown_suite_is_a_clear_error(isolated_home: Path) -> None:
+    proc = wb("review", "--suite", "nope", "--limit", "1")
+    assert proc.returncode == 1
+    assert "Unknown suite 'nope'" in proc.stderr and "hazards" in proc.stderr
+    assert not isolated_home.exists()
+
+
+def test_version() -> None:
+    proc = wb("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("weighbridge ")
+
+
+@pytest.mark.slow
+def test_submit_evaluate_report(tmp_path: Path, default_model_path: Path) -> None:
+    card = tmp_path / "CARD.md"
+    card.write_text("# SmolLM2\nA small model.\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    sub = wb("submit", str(default_model_path), "--card", str(card), "--db", db)
+    assert sub.returncode == 0, sub.stderr
+    sub_id = sub.stdout.split()[1]
+    ev = wb("evaluate", sub_id[:8], "--limit", "1", *SMOKE, "--db", db)
+    assert ev.returncode == 0, ev.stderr
+    run_id = ev.stdout.split()[1]
+    rep = wb("report", run_id[:8], "--out", str(tmp_path / "rep"), "--db", db)
+    assert rep.returncode == 0, rep.stderr
+    validate_report(json.loads((tmp_path / "rep" / "report.json").read_text()))
+    missing = wb("evaluate", "ffffffff", "--db", db)
+    assert missing.returncode == 1 and "No submission matches" in missing.stderr
