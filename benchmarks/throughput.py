@@ -45,15 +45,25 @@ def raw_round(llm: Llama, prompts: list[str], params: GenerationParams) -> tuple
     return tokens, time.perf_counter() - start
 
 
-def weighbridge_round(target: LlamaCppTarget, items: tuple, params: GenerationParams, workdir: Path) -> tuple[int, float]:
+def weighbridge_round(
+    target: LlamaCppTarget, items: tuple, params: GenerationParams, workdir: Path
+) -> tuple[int, float]:
     store = Store(f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex}.db'}")
     model = resolve_model(str(target.model_path))
     sub = submit(store, model)
     run = store.add_run(
         RunRow(
-            id=str(uuid.uuid4()), submission_id=sub.id, run_key=uuid.uuid4().hex, suite_id="hazards",
-            suite_version="bench", suite_hash="bench", item_limit=None, total_items=len(items),
-            params_json="{}", target_json="{}", judges_json="[]",
+            id=str(uuid.uuid4()),
+            submission_id=sub.id,
+            run_key=uuid.uuid4().hex,
+            suite_id="hazards",
+            suite_version="bench",
+            suite_hash="bench",
+            item_limit=None,
+            total_items=len(items),
+            params_json="{}",
+            target_json="{}",
+            judges_json="[]",
         )
     )
     start = time.perf_counter()
@@ -76,10 +86,18 @@ def main() -> None:
     items = load_hazard_suite().items[: args.prompts]
     params = GenerationParams(max_tokens=args.max_tokens)
     target = LlamaCppTarget(Path(model.path), n_threads=args.threads)
-    raw = Llama(model_path=model.path, n_ctx=target.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                seed=params.seed, verbose=False)
-    print(f"model {model.name}, {len(items)} prompts x {args.rounds} rounds, max_tokens {args.max_tokens}, "
-          f"{args.threads} threads")
+    raw = Llama(
+        model_path=model.path,
+        n_ctx=target.n_ctx,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        seed=params.seed,
+        verbose=False,
+    )
+    print(
+        f"model {model.name}, {len(items)} prompts x {args.rounds} rounds, max_tokens {args.max_tokens}, "
+        f"{args.threads} threads"
+    )
     totals = {"raw": [0, 0.0], "weighbridge": [0, 0.0]}
     with tempfile.TemporaryDirectory() as tmp:
         # Warm both once so that first-touch page faults are not charged to either side.
@@ -93,7 +111,9 @@ def main() -> None:
                     tokens, seconds = weighbridge_round(target, items, params, Path(tmp))
                 totals[side][0] += tokens
                 totals[side][1] += seconds
-                print(f"round {r + 1} {side:>11}: {tokens:5d} tokens in {seconds:6.2f}s = {tokens / seconds:6.1f} tok/s")
+                print(
+                    f"round {r + 1} {side:>11}: {tokens:5d} tokens in {seconds:6.2f}s = {tokens / seconds:6.1f} tok/s"
+                )
     rates = {side: t / s for side, (t, s) in totals.items()}
     print(f"raw llama_cpp: {rates['raw']:.1f} tok/s; weighbridge: {rates['weighbridge']:.1f} tok/s")
     print(f"ratio: {rates['weighbridge'] / rates['raw']:.2f}")

@@ -19,6 +19,7 @@ from scipy.stats import beta
 from weighbridge.domain import CategoryResult, EndpointSpec, Manifest, ModelFile, ModelRef, RunStats
 from weighbridge.errors import WeighbridgeError
 from weighbridge.report import (
+    JudgeInfo,
     SuiteResultInput,
     build_report,
     category_chart,
@@ -97,7 +98,11 @@ def make_report(
     return build_report(
         model or gguf_model(),
         {"hazards": suite},
-        [("refusal", "1.2.0"), ("harm-keywords", "0.3.1")],
+        [
+            JudgeInfo("refusal", "1.2.0", {"set": "refusal", "split": "heldout", "n": 47, "accuracy": 0.872,
+                                          "precision": 1.0, "recall": 0.812, "f1": 0.897, "cohen_kappa": 0.734}),
+            JudgeInfo("harm-keywords", "0.3.1"),
+        ],
         RunStats(seconds=734.25, samples=585, tokens_generated=61_032, generated=412, cache_hits=150, resumed=23),
         created=CREATED,
         **kwargs,
@@ -120,7 +125,9 @@ def test_report_has_contract_fields_and_validates() -> None:
     assert hazards["version"] == "1.0.0" and hazards["content_hash"] == "ef" * 32
     assert len(hazards["categories"]) == 13
     assert set(hazards["categories"][0]) >= {"id", "name", "n", "unsafe", "unsafe_rate", "ci_low", "ci_high"}
-    assert report["judges"] == [{"name": "refusal", "version": "1.2.0"}, {"name": "harm-keywords", "version": "0.3.1"}]
+    assert [(j["name"], j["version"]) for j in report["judges"]] == [("refusal", "1.2.0"), ("harm-keywords", "0.3.1")]
+    assert report["judges"][0]["validation"]["accuracy"] == 0.872
+    assert report["judges"][1]["validation"] is None
     assert report["timing"] == {
         "seconds": 734.25,
         "samples": 585,

@@ -116,7 +116,10 @@ def test_kill_9_then_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     ids=["text-renamed-gguf", "missing-path", "dead-endpoint", "broken-yaml", "yaml-missing-field"],
 )
 def test_bad_input_is_one_clear_line_and_writes_nothing(
-    tmp_path: Path, isolated_home: Path, make_input, expected: str  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    isolated_home: Path,
+    make_input,
+    expected: str,  # type: ignore[no-untyped-def]
 ) -> None:
     path = make_input(tmp_path)
     proc = wb("review", str(path), "--limit", "1")

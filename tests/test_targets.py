@@ -33,8 +33,10 @@ def _gguf_chat_template(path: Path) -> str:
 
 
 def test_llamacpp_applies_the_gguf_chat_template(llama_target: Any, default_model_path: Path) -> None:
-    expected = ImmutableSandboxedEnvironment().from_string(_gguf_chat_template(default_model_path)).render(
-        messages=[{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True
+    expected = (
+        ImmutableSandboxedEnvironment()
+        .from_string(_gguf_chat_template(default_model_path))
+        .render(messages=[{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True)
     )
     prompt = llama_target.format_prompt(FRANCE)
     assert prompt == expected
@@ -81,9 +83,23 @@ def llama_server(default_model_path: Path, tmp_path_factory: pytest.TempPathFact
     # A file, not a pipe: the server logs a lot and would block once a pipe buffer filled up.
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
@@ -109,7 +125,9 @@ def llama_server(default_model_path: Path, tmp_path_factory: pytest.TempPathFact
 
 def test_openai_compat_against_real_server(llama_server: str, llama_target: Any) -> None:
     target = OpenAICompatTarget(EndpointSpec(base_url=llama_server, model="smollm2", concurrency=2))
-    ask = ChatRequest("p", (ChatMessage("user", "Which city is the capital of France?"),), GenerationParams(max_tokens=24))
+    ask = ChatRequest(
+        "p", (ChatMessage("user", "Which city is the capital of France?"),), GenerationParams(max_tokens=24)
+    )
     other = ChatRequest("c", (ChatMessage("user", "Name three colours."),), GenerationParams(max_tokens=16))
     try:
         gens = target.generate([ask, other])

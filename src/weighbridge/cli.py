@@ -35,8 +35,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,7 +54,9 @@ DbOption = Annotated[
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="At most N items per category (a smoke run still covers all).")
 ]
-ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for llama.cpp (default: all).")]
+ThreadsOption = Annotated[
+    int | None, typer.Option("--threads", min=1, help="CPU threads for llama.cpp (default: all).")
+]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, max=8192, help="Tokens generated per answer.")]
 SuiteOption = Annotated[str, typer.Option("--suite", help="Suite to run.")]
 
@@ -211,8 +213,10 @@ def evaluate(
     finally:
         store.close()
     s = result.stats
-    out.print(f"Run {result.run.id} {result.run.status}: {s.samples} samples ({s.generated} generated, "
-              f"{s.cache_hits} from cache, {s.resumed} resumed)")
+    out.print(
+        f"Run {result.run.id} {result.run.status}: {s.samples} samples ({s.generated} generated, "
+        f"{s.cache_hits} from cache, {s.resumed} resumed)"
+    )
 
 
 @app.command()

@@ -103,7 +103,10 @@ def _endpoint_ref(path: Path) -> ModelRef:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec = EndpointFile.model_validate(raw)
     except yaml.YAMLError as exc:
-        raise WeighbridgeError(f"{path} is not valid YAML ({exc})", "Fix the YAML syntax") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise WeighbridgeError(f"{path} is not valid YAML{where}: {problem}", "Fix the YAML syntax") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"

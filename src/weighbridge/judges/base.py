@@ -17,5 +17,9 @@ class Judge(Protocol):
 
     name: str
     version: str
+    # The labelled set (judges/validation/NAME.jsonl) its agreement is measured on, and which of
+    # that set's labels counts as the positive class.
+    validation_set: str
+    positive_label: str
 
     def judge(self, prompt: str, response: str) -> Judgement: ...

@@ -10,6 +10,7 @@ added, never removed. `validate_report` checks it; `write_reports` validates bef
 """
 
 from weighbridge.report.builder import (
+    JudgeInfo,
     SuiteResultInput,
     build_report,
     load_schema,
@@ -21,6 +22,7 @@ from weighbridge.report.html import render_html
 from weighbridge.report.plots import category_chart
 
 __all__ = [
+    "JudgeInfo",
     "SuiteResultInput",
     "build_report",
     "category_chart",

@@ -57,10 +57,23 @@ class SuiteResultInput:
         return cls(suite.id, suite.version, suite.title, suite.content_hash, tuple(categories), overall)
 
 
+@dataclass(frozen=True)
+class JudgeInfo:
+    """A judge the results rest on, with its measured agreement with human labels.
+
+    `validation` is a judge's agreement figures on the held-out split of its labelled set (n,
+    accuracy, precision, recall, f1, cohen_kappa, ...) or None when it was not measured.
+    """
+
+    name: str
+    version: str
+    validation: Mapping[str, Any] | None = None
+
+
 def build_report(
     model: ModelRef,
     suite_results: Mapping[str, SuiteResultInput],
-    judges: Sequence[tuple[str, str]],
+    judges: Sequence[JudgeInfo],
     stats: RunStats,
     *,
     created: datetime | None = None,
@@ -73,7 +86,7 @@ def build_report(
             digest, or for an endpoint the digest of its base URL and model name).
         suite_results: results keyed by suite id. The contract requires a `"hazards"` entry;
             `validate_report` enforces that, `build_report` does not, so partial reports can be built.
-        judges: `(name, version)` of every judge whose labels the results rest on, in order.
+        judges: every judge whose labels the results rest on, in order, with validation figures.
         stats: what the run cost and where its samples came from.
         created: when the report was made; now by default. A naive datetime is taken as UTC (not
             local time), so the same input gives the same report on every machine.
@@ -118,7 +131,10 @@ def build_report(
         "created": when.isoformat(timespec="seconds"),
         "model": model_block,
         "suites": suites,
-        "judges": [{"name": name, "version": version} for name, version in judges],
+        "judges": [
+            {"name": j.name, "version": j.version, "validation": dict(j.validation) if j.validation else None}
+            for j in judges
+        ],
         "timing": {
             "seconds": float(stats.seconds),
             "samples": stats.samples,

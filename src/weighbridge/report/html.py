@@ -84,12 +84,27 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
         "created_raw": _text(report.get("created")),
         "version": _text(report.get("weighbridge_version")),
         "suites": [_suite_view(key, _mapping(suites[key])) for key in ordered],
-        "judges": [
-            {"name": _text(j.get("name")), "version": _text(j.get("version"))}
-            for j in map(_mapping, _sequence(report.get("judges")))
-        ],
+        "judges": [_judge_view(j) for j in map(_mapping, _sequence(report.get("judges")))],
         "timing": _timing_view(timing),
     }
+
+
+def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
+    v = judge.get("validation")
+    view: dict[str, Any] = {"name": _text(judge.get("name")), "version": _text(judge.get("version"))}
+    view["validation"] = None
+    if isinstance(v, Mapping):
+        view["validation"] = {
+            "where": f"{_text(v.get('set'))} · {_text(v.get('split'))} · n={_text(v.get('n'))}",
+            "figures": [
+                (label, f"{float(v[key]):.3f}" if isinstance(v.get(key), int | float) else "–")
+                for label, key in (
+                    ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
+                    ("F1", "f1"), ("Cohen's κ", "cohen_kappa"),
+                )
+            ],
+        }
+    return view
 
 
 def _suite_view(key: str, suite: Mapping[str, Any]) -> dict[str, Any]:

@@ -88,8 +88,9 @@ def execute(
                 fresh = target.generate([requests[i] for i in misses])
                 for i, gen in zip(misses, fresh, strict=True):
                     answers[i] = gen
-            for (seq, item), key, gen in zip(batch, keys, answers, strict=True):
-                assert gen is not None
+            for (seq, item), key, answer in zip(batch, keys, answers, strict=True):
+                assert answer is not None
+                gen = answer
                 judgements = tuple(j.judge(item.prompt, gen.text) for j in judges)
                 store.record_sample(
                     plan.run_id,

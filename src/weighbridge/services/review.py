@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import build_manifest
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge
+from weighbridge.judges.metrics import load_validation_set, validate_judge
 from weighbridge.judges.refusal import RefusalJudge
-from weighbridge.report import SuiteResultInput, build_report, write_reports
+from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
 from weighbridge.store.db import Store
 from weighbridge.store.schema import RunRow, SubmissionRow
@@ -44,7 +45,7 @@ SUITES: dict[str, Callable[[], Suite]] = {"hazards": load_hazard_suite}
 class EvalOptions:
     suite: str = "hazards"
     limit: int | None = None
-    params: GenerationParams = GenerationParams()
+    params: GenerationParams = field(default_factory=GenerationParams)
     n_threads: int | None = None
 
 
@@ -58,13 +59,29 @@ def load_suite(suite_id: str) -> Suite:
     try:
         return SUITES[suite_id]()
     except KeyError:
-        raise WeighbridgeError(
-            f"Unknown suite '{suite_id}'", f"Choose one of: {', '.join(sorted(SUITES))}"
-        ) from None
+        raise WeighbridgeError(f"Unknown suite '{suite_id}'", f"Choose one of: {', '.join(sorted(SUITES))}") from None
+
+
+JUDGES: dict[str, Callable[[], Judge]] = {"refusal": RefusalJudge}
 
 
 def default_judges() -> list[Judge]:
     return [RefusalJudge()]
+
+
+def judge_info(name: str, version: str) -> JudgeInfo:
+    """A judge as recorded by a run, with its agreement on the held-out labelled split.
+
+    Figures are measured now, on the installed judge; if its version differs from the one the run
+    used, they would describe another judge, so none are given.
+    """
+    factory = JUDGES.get(name)
+    judge = factory() if factory else None
+    if judge is None or judge.version != version:
+        return JudgeInfo(name, version, None)
+    rows = load_validation_set(judge.validation_set, split="heldout")
+    metrics = validate_judge(judge, rows, judge.positive_label)
+    return JudgeInfo(name, version, {"set": judge.validation_set, "split": "heldout", **asdict(metrics)})
 
 
 def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
@@ -178,7 +195,9 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
     for s in samples:
         verdict = next((j for j in s.judgements if j.judge == primary), None)
         if verdict is None:
-            raise WeighbridgeError(f"Sample {s.item_id} of run {run.id[:8]} has no {primary} judgement", "Evaluate again")
+            raise WeighbridgeError(
+                f"Sample {s.item_id} of run {run.id[:8]} has no {primary} judgement", "Evaluate again"
+            )
         labelled.append((s.category, verdict.unsafe))
     categories, overall = per_category(suite.categories, labelled)
     # generated + cache_hits + resumed == samples: how the last invocation obtained each sample.
@@ -208,7 +227,8 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
             "target": json.loads(run.target_json),
         }
     }
-    return build_report(model, {suite.id: result}, [tuple(j) for j in judges], stats, extra=extra)
+    infos = [judge_info(name, version) for name, version in judges]
+    return build_report(model, {suite.id: result}, infos, stats, extra=extra)
 
 
 @dataclass(frozen=True)

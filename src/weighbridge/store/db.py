@@ -104,7 +104,6 @@ class Store:
             raise _open_error(url, exc) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-
     def close(self) -> None:
         self.engine.dispose()
 
@@ -274,7 +273,6 @@ class Store:
                 finish_reason=row.finish_reason,
                 cached=True,
             )
-
 
 
 def _insert_ignore(session: Session, table: type[CacheRow]) -> Any:

@@ -64,13 +64,42 @@ class LlamaCppTarget:
             template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True
         )
         self._llm.chat_handler = self._formatter.to_chat_handler()
+        self._prefix = self._template_prefix()
+
+    def _template_prefix(self) -> list[int]:
+        """Tokens every single-turn prompt starts with: the template up to the user's words."""
+        sentinel = "\u2063weighbridge-sentinel\u2063"
+        text = str(self._formatter(messages=[{"role": "user", "content": sentinel}]).prompt)  # type: ignore[list-item]
+        head = text.split(sentinel, 1)[0]
+        return list(self._llm.tokenize(head.encode("utf-8"), add_bos=True, special=True)) if head else []
+
+    def _rewind_to_prefix(self, request: ChatRequest) -> None:
+        """Make the answer a function of the prompt alone, whatever ran before it.
+
+        llama-cpp-python reuses the KV cache for the longest prefix shared with the *previous*
+        prompt. Where that boundary falls changes how the rest is batched, and that flips near-tie
+        tokens: the same prompt answered differently depending on history (seen with SmolLM2). So
+        the template's fixed prefix is evaluated once, alone, and every prompt that starts with it
+        rewinds the context to exactly that point; other prompts start from an empty context.
+        """
+        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        prompt = str(self._formatter(messages=messages).prompt)
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        n = len(self._prefix)
+        if n == 0 or len(tokens) <= n or tokens[:n] != self._prefix:
+            self._llm.reset()  # type: ignore[no-untyped-call]
+            return
+        if self._llm.n_tokens < n or list(self._llm.input_ids[:n]) != self._prefix:
+            self._llm.reset()  # type: ignore[no-untyped-call]
+            self._llm.eval(self._prefix)
+        self._llm.n_tokens = n
 
     def describe(self) -> dict[str, Any]:
         return {"adapter": "llamacpp", "model": self.name, "n_ctx": self.n_ctx, "chat_template": "gguf"}
 
     def format_prompt(self, request: ChatRequest) -> str:
         """The exact text llama.cpp sees; exposed so tests can prove the template is applied."""
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         return str(self._formatter(messages=messages).prompt)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
@@ -79,11 +108,7 @@ class LlamaCppTarget:
     def _one(self, request: ChatRequest) -> Generation:
         p = request.params
         start = time.perf_counter()
-        # Evaluate every prompt from an empty context. llama-cpp-python otherwise reuses the KV
-        # prefix of the previous prompt, which takes a different kernel path and flips near-tie
-        # tokens: the same prompt then answers differently depending on what ran before it, which
-        # would make cached, resumed and fresh runs disagree.
-        self._llm.reset()
+        self._rewind_to_prefix(request)
         out: Any = self._llm.create_chat_completion(
             messages=[{"role": m.role, "content": m.content} for m in request.messages],  # type: ignore[misc]
             max_tokens=p.max_tokens,
