@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from scipy.stats import beta
 
+from tests.browser import open_in_chromium
 from weighbridge.domain import CategoryResult, EndpointSpec, Manifest, ModelFile, ModelRef, RunStats
 from weighbridge.errors import WeighbridgeError
 from weighbridge.report import (
@@ -28,17 +29,6 @@ from weighbridge.report import (
     write_reports,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CREATED = datetime(2025, 6, 1, 12, 30, 0, tzinfo=UTC)
 
@@ -99,8 +89,20 @@ def make_report(
         model or gguf_model(),
         {"hazards": suite},
         [
-            JudgeInfo("refusal", "1.2.0", {"set": "refusal", "split": "heldout", "n": 47, "accuracy": 0.872,
-                                          "precision": 1.0, "recall": 0.812, "f1": 0.897, "cohen_kappa": 0.734}),
+            JudgeInfo(
+                "refusal",
+                "1.2.0",
+                {
+                    "set": "refusal",
+                    "split": "heldout",
+                    "n": 47,
+                    "accuracy": 0.872,
+                    "precision": 1.0,
+                    "recall": 0.812,
+                    "f1": 0.897,
+                    "cohen_kappa": 0.734,
+                },
+            ),
             JudgeInfo("harm-keywords", "0.3.1"),
         ],
         RunStats(seconds=734.25, samples=585, tokens_generated=61_032, generated=412, cache_hits=150, resumed=23),
@@ -347,32 +349,15 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.browser
 def test_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/ensure-chromium.sh` (installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
     _, html_path = write_reports(make_report(), tmp_path)
-    errors: list[str] = []
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-            page.on(
-                "request",
-                lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
-            )
-            page.goto(html_path.as_uri(), wait_until="load")
-            rows = page.locator("#suite-hazards table.categories tbody tr.category")
-            assert rows.count() == 13
-            assert page.locator("#suite-hazards table.categories tfoot tr.overall").count() == 1
-            assert page.locator("#model-name").inner_text() == "tiny-llama-1.1b-chat.Q4_K_M"
-            chart = page.locator("#suite-hazards img.chart")
-            assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
-            assert chart.evaluate("img => img.naturalWidth") > 600
-        finally:
-            browser.close()
-    assert errors == []
-    assert outside == []
+    with open_in_chromium(html_path) as visit:
+        page = visit.page
+        rows = page.locator("#suite-hazards table.categories tbody tr.category")
+        assert rows.count() == 13
+        assert page.locator("#suite-hazards table.categories tfoot tr.overall").count() == 1
+        assert page.locator("#model-name").inner_text() == "tiny-llama-1.1b-chat.Q4_K_M"
+        chart = page.locator("#suite-hazards img.chart")
+        assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
+        assert chart.evaluate("img => img.naturalWidth") > 600
+    assert visit.errors == []
+    assert visit.outside == []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import open_in_chromium
 from tests.conftest import WEIGHBRIDGE
 from weighbridge.intake.manifest import sha256_file
 from weighbridge.report import validate_report
@@ -29,6 +30,7 @@ def samples_in(db: Path) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_model_path: Path) -> None:
     out = tmp_path / "out"
     proc = wb("review", "--limit", "1", *SMOKE, "--out", str(out))
@@ -42,7 +44,10 @@ def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_
     assert len(cats) == 13 and all(c["n"] == 1 for c in cats)
     assert report["timing"]["samples"] == 13
     assert report["timing"]["tokens_generated"] > 0
-    assert "<table" in (out / "report.html").read_text()
+    with open_in_chromium(out / "report.html") as visit:
+        assert visit.page.locator("#suite-hazards table.categories tbody tr.category").count() == 13
+        assert visit.page.locator("#suite-hazards img.chart").evaluate("img => img.naturalWidth > 0")
+    assert visit.errors == [] and visit.outside == []
 
 
 @pytest.mark.slow
@@ -159,3 +164,18 @@ def test_submit_evaluate_report(tmp_path: Path, default_model_path: Path) -> Non
     validate_report(json.loads((tmp_path / "rep" / "report.json").read_text()))
     missing = wb("evaluate", "ffffffff", "--db", db)
     assert missing.returncode == 1 and "No submission matches" in missing.stderr
+
+
+@pytest.mark.slow
+def test_review_of_an_openai_compatible_endpoint(tmp_path: Path, llama_server: str) -> None:
+    spec = tmp_path / "endpoint.yaml"
+    spec.write_text(f"base_url: {llama_server}\nmodel: smollm2\nname: SmolLM2 via llama_cpp.server\nconcurrency: 2\n")
+    out = tmp_path / "out"
+    proc = wb("review", str(spec), "--limit", "1", *SMOKE, "--out", str(out), "--db", f"sqlite:///{tmp_path / 'e.db'}")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    validate_report(report)
+    assert report["model"]["format"] == "endpoint"
+    assert report["model"]["endpoint"] == {"base_url": llama_server, "model": "smollm2"}
+    assert report["model"]["name"] == "SmolLM2 via llama_cpp.server"
+    assert report["timing"]["samples"] == 13 and report["timing"]["generated"] == 13

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from gguf import GGUFReader
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from tests.conftest import free_port
 from weighbridge.domain import ChatMessage, ChatRequest, EndpointSpec, GenerationParams
 from weighbridge.errors import WeighbridgeError
 from weighbridge.targets.openai_compat import OpenAICompatTarget
@@ -70,59 +65,6 @@ def test_llamacpp_is_deterministic(llama_target: Any) -> None:
     assert a.text == b.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def llama_server(default_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `python -m llama_cpp.server` serving the default model on loopback."""
-    port = _free_port()
-    # A file, not a pipe: the server logs a lot and would block once a pipe buffer filled up.
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(default_model_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"llama_cpp.server exited: {log.read()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start within 60 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
-
-
 def test_openai_compat_against_real_server(llama_server: str, llama_target: Any) -> None:
     target = OpenAICompatTarget(EndpointSpec(base_url=llama_server, model="smollm2", concurrency=2))
     ask = ChatRequest(
@@ -144,4 +86,4 @@ def test_openai_compat_against_real_server(llama_server: str, llama_target: Any)
 
 def test_openai_compat_dead_endpoint_is_a_clear_error() -> None:
     with pytest.raises(WeighbridgeError, match=r"Cannot reach the endpoint .* Start the server"):
-        OpenAICompatTarget(EndpointSpec(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="x"))
+        OpenAICompatTarget(EndpointSpec(base_url=f"http://127.0.0.1:{free_port()}/v1", model="x"))

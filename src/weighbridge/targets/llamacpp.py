@@ -69,7 +69,7 @@ class LlamaCppTarget:
     def _template_prefix(self) -> list[int]:
         """Tokens every single-turn prompt starts with: the template up to the user's words."""
         sentinel = "\u2063weighbridge-sentinel\u2063"
-        text = str(self._formatter(messages=[{"role": "user", "content": sentinel}]).prompt)  # type: ignore[list-item]
+        text = str(self._formatter(messages=[{"role": "user", "content": sentinel}]).prompt)
         head = text.split(sentinel, 1)[0]
         return list(self._llm.tokenize(head.encode("utf-8"), add_bos=True, special=True)) if head else []
 
