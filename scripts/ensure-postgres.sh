@@ -23,24 +23,9 @@ if [ -n "$BINDIR" ]; then
   exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo)
-else
-  echo "ensure-postgres: PostgreSQL server binaries are missing and this user is not root and has no sudo; as root run: apt-get update && apt-get install -y --no-install-recommends postgresql" >&2
-  exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-postgres: PostgreSQL server binaries are missing and apt-get is not available; install PostgreSQL (initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, as the Debian 'postgresql' package does) by hand" >&2
-  exit 1
-fi
-
-echo "ensure-postgres: no initdb/pg_ctl under /usr/lib/postgresql/*/bin; running: ${SUDO[*]:+${SUDO[*]} }apt-get update"
-"${SUDO[@]}" apt-get update
-echo "ensure-postgres: running: ${SUDO[*]:+${SUDO[*]} }apt-get install -y --no-install-recommends postgresql"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+# shellcheck source=scripts/apt.sh
+source "$(dirname "$0")/apt.sh"
+apt_install ensure-postgres "PostgreSQL (initdb/pg_ctl under /usr/lib/postgresql/*/bin)" postgresql
 
 BINDIR=$(find_bindir)
 if [ -z "$BINDIR" ]; then

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import functools
+import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from weighbridge import __version__
+from weighbridge.cliutil import (
+    DbOption,
+    LimitOption,
+    MaxTokensOption,
+    RichProgress,
+    SuiteOption,
+    ThreadsOption,
+    err,
+    friendly_errors,
+    open_store,
+    out,
+)
 from weighbridge.domain import GenerationParams
 from weighbridge.errors import WeighbridgeError
 
@@ -35,90 +33,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="WEIGHBRIDGE_DB",
-        help="Database URL (default: SQLite in $WEIGHBRIDGE_HOME, ~/.weighbridge). "
-        "E.g. postgresql+psycopg://user@host/db",
-        show_default=False,
-    ),
-]
-LimitOption = Annotated[
-    int | None, typer.Option("--limit", min=1, help="At most N items per category (a smoke run still covers all).")
-]
-ThreadsOption = Annotated[
-    int | None, typer.Option("--threads", min=1, help="CPU threads for llama.cpp (default: all).")
-]
-MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, max=8192, help="Tokens generated per answer.")]
-SuiteOption = Annotated[str, typer.Option("--suite", help="Suite to run.")]
-
-
-def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a user-fixable error into one line on stderr and exit code 1; never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except WeighbridgeError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=1) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]Interrupted.[/] Finished samples are saved; rerun the same command to resume.")
-            raise typer.Exit(code=130) from None
-
-    return wrapper
-
-
-class RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.2f} items/s" if task.speed else "– items/s", style="cyan")
-
-
-class RichProgress:
-    """Rich rendering of the runner's progress: bar, done/total, items/s, elapsed, ETA."""
-
-    def __init__(self, console: Console) -> None:
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._task: Any = None
-
-    def start(self, total: int, done: int, description: str) -> None:
-        if done:
-            err.print(f"Resuming: {done} of {total} samples already journaled.")
-        self._progress.start()
-        self._task = self._progress.add_task(description, total=total, completed=done)
-
-    def advance(self, n: int = 1) -> None:
-        self._progress.advance(self._task, n)
-
-    def stop(self) -> None:
-        self._progress.stop()
-
-
-def _store(db: str | None) -> Any:
-    from weighbridge.store.db import Store, default_url
-
-    return Store(db or default_url())
-
-
 def _version(value: bool) -> None:
     if value:
         out.print(f"weighbridge {__version__}")
@@ -153,7 +67,7 @@ def review(
     from weighbridge.services.review import review as run_review
 
     options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads)
-    outcome = run_review(lambda: _store(db), model, out_dir, options, RichProgress(err))
+    outcome = run_review(lambda: open_store(db), model, out_dir, options, RichProgress(err))
     stats = outcome.evaluation.stats
     out.print(
         f"Run {outcome.evaluation.run.id[:8]}: {stats.samples} samples "
@@ -177,7 +91,7 @@ def submit(
     model = resolve_model(path)
     if card is not None and not card.is_file():
         raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
-    store = _store(db)
+    store = open_store(db)
     try:
         row = do_submit(store, model, card)
     finally:
@@ -200,7 +114,7 @@ def evaluate(
     from weighbridge.services.review import evaluate as do_evaluate
 
     load_suite(suite)
-    store = _store(db)
+    store = open_store(db)
     try:
         row = store.find_submission(submission)
         model = model_from_submission(row)
@@ -232,7 +146,7 @@ def report(
     from weighbridge.report import write_reports
     from weighbridge.services.review import model_from_submission, report_for_run
 
-    store = _store(db)
+    store = open_store(db)
     try:
         row = store.get_run(run)
         if row.status != "finished":
@@ -253,7 +167,7 @@ def report(
 @friendly_errors
 def list_submissions(db: DbOption = None) -> None:
     """List submissions."""
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = store.list_submissions()
     finally:
@@ -268,7 +182,7 @@ def list_submissions(db: DbOption = None) -> None:
 @friendly_errors
 def list_runs(db: DbOption = None) -> None:
     """List evaluation runs with their progress."""
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = store.list_runs()
         counts = {r.id: store.count_samples(r.id) for r in rows}
@@ -286,6 +200,12 @@ def list_runs(db: DbOption = None) -> None:
             r.started_at.strftime("%Y-%m-%d %H:%M"),
         )
     out.print(table)
+
+
+# Each area keeps its commands in its own module, `cli_<area>.py`, exposing `register(app)`.
+AREAS: tuple[str, ...] = ()
+for _area in AREAS:
+    importlib.import_module(f"weighbridge.cli_{_area}").register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

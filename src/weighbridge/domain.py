@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 ModelFormat = Literal["gguf", "hf", "endpoint"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
 Role = Literal["system", "user", "assistant"]
 
 
@@ -208,3 +209,19 @@ class RunStats:
     generated: int  # samples the target produced during this invocation
     cache_hits: int  # samples answered from the response cache
     resumed: int  # samples kept from an interrupted earlier attempt of the same run
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a reviewer should know, found by inspection or evaluation.
+
+    `kind` is a stable machine name (e.g. "pickle.dangerous_global", "card.missing_section");
+    `location` pinpoints it inside `file` (a tensor name, a byte offset, a metadata key, a line).
+    """
+
+    kind: str
+    severity: Severity
+    message: str
+    file: str | None = None
+    location: str | None = None
+    evidence: str | None = None
