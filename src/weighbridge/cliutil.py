@@ -7,6 +7,7 @@ imports another and each area's commands live beside its own code.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -76,9 +77,16 @@ class RateColumn(ProgressColumn):
 
 
 class RichProgress:
-    """Rich rendering of the runner's progress: bar, done/total, items/s, elapsed, ETA."""
+    """The runner's progress: a live bar (done/total, items/s, elapsed, ETA) on a terminal.
+
+    Rich does not animate when output is not a terminal (CI logs, `make review > log`), which
+    would leave a long run silent; there it prints a plain line every 5 % or 30 s instead.
+    """
+
+    PLAIN_EVERY_S = 30.0
 
     def __init__(self, console: Console) -> None:
+        self._console = console
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -91,18 +99,36 @@ class RichProgress:
             console=console,
         )
         self._task: Any = None
+        self._live = console.is_terminal
+        self._last_line = 0.0
 
     def start(self, total: int, done: int, description: str) -> None:
         if done:
-            err.print(f"Resuming: {done} of {total} samples already journaled.")
-        self._progress.start()
+            self._console.print(f"Resuming: {done} of {total} samples already journaled.")
         self._task = self._progress.add_task(description, total=total, completed=done)
+        if self._live:
+            self._progress.start()
+        else:
+            self._console.print(f"{description}: {done}/{total}")
+            self._last_line = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
+        if not self._live:
+            task = self._progress.tasks[0]
+            step = max(1, int((task.total or 1) // 20))
+            if task.completed % step == 0 or time.monotonic() - self._last_line > self.PLAIN_EVERY_S:
+                self._plain_line(task)
+
+    def _plain_line(self, task: Task) -> None:
+        rate = f"{task.speed:.2f} items/s" if task.speed else "– items/s"
+        eta = f", ETA {task.time_remaining:.0f}s" if task.time_remaining is not None else ""
+        self._console.print(f"{task.description}: {task.completed:.0f}/{task.total:.0f} ({rate}{eta})")
+        self._last_line = time.monotonic()
 
     def stop(self) -> None:
-        self._progress.stop()
+        if self._live:
+            self._progress.stop()
 
 
 def open_store(db: str | None) -> Any:
