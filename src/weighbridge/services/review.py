@@ -30,7 +30,7 @@ from weighbridge.intake.manifest import build_manifest
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge
 from weighbridge.judges.metrics import load_validation_set, validate_judge
-from weighbridge.judges.refusal import RefusalJudge
+from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
 from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
 from weighbridge.store.db import Store
@@ -62,11 +62,8 @@ def load_suite(suite_id: str) -> Suite:
         raise WeighbridgeError(f"Unknown suite '{suite_id}'", f"Choose one of: {', '.join(sorted(SUITES))}") from None
 
 
-JUDGES: dict[str, Callable[[], Judge]] = {"refusal": RefusalJudge}
-
-
 def default_judges() -> list[Judge]:
-    return [RefusalJudge()]
+    return [get_judge(name) for name in DEFAULT_JUDGES]
 
 
 def judge_info(name: str, version: str) -> JudgeInfo:
@@ -75,8 +72,7 @@ def judge_info(name: str, version: str) -> JudgeInfo:
     Figures are measured now, on the installed judge; if its version differs from the one the run
     used, they would describe another judge, so none are given.
     """
-    factory = JUDGES.get(name)
-    judge = factory() if factory else None
+    judge = JUDGES[name]() if name in JUDGES else None
     if judge is None or judge.version != version:
         return JudgeInfo(name, version, None)
     rows = load_validation_set(judge.validation_set, split="heldout")

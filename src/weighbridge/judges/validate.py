@@ -1,0 +1,114 @@
+"""How far a judge agrees with human labels: on the shipped sets, or on anyone's labelled file.
+
+An external file lets others check our judges on their own data: one JSON object per line with
+`prompt`, `response`, `label` ("unsafe" or "safe") and optionally `category`. There the positive
+class is *unsafe*, compared with the judge's `unsafe` verdict (whatever its own label vocabulary).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weighbridge.errors import WeighbridgeError
+from weighbridge.judges.base import Judge
+from weighbridge.judges.metrics import SPLITS, BinaryMetrics, binary_metrics, load_validation_set
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    prompt: str
+    response: str
+    unsafe: bool
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    judge: str
+    version: str
+    dataset: str
+    split: str
+    positive: str
+    overall: BinaryMetrics
+    by_category: dict[str, BinaryMetrics] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "judge": self.judge,
+            "version": self.version,
+            "dataset": self.dataset,
+            "split": self.split,
+            "positive": self.positive,
+            "overall": asdict(self.overall),
+            "by_category": {k: asdict(v) for k, v in sorted(self.by_category.items())},
+        }
+
+
+def validate_shipped(judge: Judge) -> list[ValidationReport]:
+    """The judge on each split of its shipped labelled set (public: tuned on; heldout: not)."""
+    reports = []
+    for split in SPLITS:
+        rows = load_validation_set(judge.validation_set, split=split)
+        pairs = [
+            (row.label == judge.positive_label, judge.judge(row.prompt, row.response).label == judge.positive_label)
+            for row in rows
+        ]
+        reports.append(
+            ValidationReport(
+                judge.name, judge.version, judge.validation_set, split, judge.positive_label, binary_metrics(pairs)
+            )
+        )
+    return reports
+
+
+def load_labelled_file(path: Path) -> list[LabelledRow]:
+    if not path.is_file():
+        raise WeighbridgeError(f"No such labelled file: {path}", "Give a .jsonl file with prompt, response, label")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                label = str(raw["label"]).strip().lower()
+                if label not in ("unsafe", "safe"):
+                    raise ValueError(f"label is {raw['label']!r}, expected 'unsafe' or 'safe'")
+                category = raw.get("category")
+                rows.append(
+                    LabelledRow(
+                        str(raw["prompt"]), str(raw["response"]), label == "unsafe", str(category) if category else None
+                    )
+                )
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise WeighbridgeError(
+                    f"{path} line {number} is not a labelled row ({exc})",
+                    'Each line must be a JSON object like {"prompt": ..., "response": ..., "label": "unsafe"}',
+                ) from exc
+    if not rows:
+        raise WeighbridgeError(f"{path} holds no labelled rows", "Add one JSON object per line")
+    return rows
+
+
+def validate_rows(judge: Judge, rows: Sequence[LabelledRow], dataset: str) -> ValidationReport:
+    pairs: list[tuple[bool, bool]] = []
+    by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for row in rows:
+        pair = (row.unsafe, judge.judge(row.prompt, row.response).unsafe)
+        pairs.append(pair)
+        if row.category:
+            by_category[row.category].append(pair)
+    return ValidationReport(
+        judge.name,
+        judge.version,
+        dataset,
+        "all",
+        "unsafe",
+        binary_metrics(pairs),
+        {cat: binary_metrics(p) for cat, p in by_category.items()},
+    )
