@@ -33,6 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"weighbridge {__version__}")
@@ -203,7 +205,7 @@ def list_runs(db: DbOption = None) -> None:
 
 
 # Each area keeps its commands in its own module, `cli_<area>.py`, exposing `register(app)`.
-AREAS: tuple[str, ...] = ("judges",)
+AREAS: tuple[str, ...] = ("judges", "custody", "inspect")
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)
 

@@ -99,8 +99,11 @@ def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
             "figures": [
                 (label, f"{float(v[key]):.3f}" if isinstance(v.get(key), int | float) else "–")
                 for label, key in (
-                    ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
-                    ("F1", "f1"), ("Cohen's κ", "cohen_kappa"),
+                    ("accuracy", "accuracy"),
+                    ("precision", "precision"),
+                    ("recall", "recall"),
+                    ("F1", "f1"),
+                    ("Cohen's κ", "cohen_kappa"),
                 )
             ],
         }

@@ -143,3 +143,7 @@ class CacheRow(Base):
     seconds: Mapped[float] = mapped_column(Float)
     finish_reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Custody tables live in their own module on the same Base; importing it here keeps Base.metadata complete.
+from weighbridge.store import custody_schema as custody_schema  # noqa: E402
