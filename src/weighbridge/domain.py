@@ -12,7 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-ModelFormat = Literal["gguf", "hf", "endpoint"]
+# gguf: one GGUF file; safetensors: one safetensors file; hf: a Hugging Face model directory;
+# directory: any other directory (scanned, e.g. pickle checkpoints); pickle: one pickle-based file
+# (scanned, never loaded); endpoint: an OpenAI-compatible server.
+ModelFormat = Literal["gguf", "safetensors", "hf", "directory", "pickle", "endpoint"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 Role = Literal["system", "user", "assistant"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from weighbridge.domain import EndpointSpec, Manifest, ModelRef
+from weighbridge.domain import EndpointSpec, Manifest, ModelFormat, ModelRef
 from weighbridge.errors import WeighbridgeError
 from weighbridge.intake.manifest import build_manifest
 
@@ -70,32 +70,51 @@ def resolve_model(arg: str | None) -> ModelRef:
             "Give the path of a .gguf model file or of a model.yaml describing an endpoint",
         )
     if path.is_dir():
-        ggufs = sorted(path.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return _gguf_ref(ggufs[0])
-        if (path / "config.json").is_file():
-            raise WeighbridgeError(
-                f"{arg} is a Hugging Face model directory; evaluating those needs the transformers target, "
-                "which this version does not have yet",
-                "Convert it to GGUF (llama.cpp's convert_hf_to_gguf.py) or serve it with vLLM and give a model.yaml",
-            )
-        raise WeighbridgeError(
-            f"{arg} holds {len(ggufs)} .gguf files, expected exactly one",
-            "Name the .gguf file to review",
-        )
+        return _directory_ref(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         return _endpoint_ref(path)
-    if not is_gguf(path):
+    if is_gguf(path):
+        return _gguf_ref(path)
+    if path.suffix.lower() == ".gguf":
         raise WeighbridgeError(
             f"{arg} is not a GGUF file (it does not start with the GGUF magic bytes)",
             "Give a GGUF model file, or a model.yaml for an OpenAI-compatible endpoint",
         )
-    return _gguf_ref(path)
+    from weighbridge.inspection.formats import detect_format
+
+    fmt = detect_format(path)
+    if fmt == "safetensors":
+        return _file_ref(path, "safetensors")
+    if fmt in ("pickle", "pytorch-zip", "numpy"):
+        # Accepted so that it can be scanned; it is never unpickled or loaded.
+        return _file_ref(path, "pickle")
+    raise WeighbridgeError(
+        f"{arg} is not a model file weighbridge can read (it looks like {fmt})",
+        "Give a .gguf or .safetensors file, a model directory, or a model.yaml for an endpoint",
+    )
+
+
+def _directory_ref(path: Path) -> ModelRef:
+    """A directory: one GGUF inside is that model; otherwise every file is part of the submission."""
+    ggufs = sorted(path.glob("*.gguf"))
+    has_config = (path / "config.json").is_file()
+    if len(ggufs) == 1 and not has_config:
+        return _gguf_ref(ggufs[0])
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    if not files:
+        raise WeighbridgeError(f"{path} is an empty directory", "Give the model's directory or file")
+    root = path.resolve()
+    fmt: ModelFormat = "hf" if has_config else "directory"
+    return ModelRef(name=root.name, format=fmt, manifest=build_manifest(files, root=path), path=str(root))
 
 
 def _gguf_ref(path: Path) -> ModelRef:
+    return _file_ref(path, "gguf")
+
+
+def _file_ref(path: Path, fmt: ModelFormat) -> ModelRef:
     path = path.resolve()
-    return ModelRef(name=path.stem, format="gguf", manifest=build_manifest([path]), path=str(path))
+    return ModelRef(name=path.stem, format=fmt, manifest=build_manifest([path]), path=str(path))
 
 
 def _endpoint_ref(path: Path) -> ModelRef:

@@ -86,6 +86,17 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
         "suites": [_suite_view(key, _mapping(suites[key])) for key in ordered],
         "judges": [_judge_view(j) for j in map(_mapping, _sequence(report.get("judges")))],
         "timing": _timing_view(timing),
+        "findings": [_finding_view(f) for f in map(_mapping, _sequence(report.get("findings")))],
+    }
+
+
+def _finding_view(finding: Mapping[str, Any]) -> dict[str, str]:
+    where = " · ".join(_text(finding.get(k)) for k in ("file", "location") if finding.get(k))
+    return {
+        "severity": _text(finding.get("severity"), "info"),
+        "kind": _text(finding.get("kind")),
+        "where": where,
+        "message": _text(finding.get("message")),
     }
 
 

@@ -74,6 +74,7 @@ def execute(
     progress = progress or NoProgress()
     start = time.perf_counter()
     done = store.done_item_ids(plan.run_id)
+    described = target.describe()
     todo = [(seq, item) for seq, item in enumerate(plan.items) if item.id not in done]
     generated = cache_hits = tokens = 0
     progress.start(total=len(plan.items), done=len(plan.items) - len(todo), description=plan.description)
@@ -81,7 +82,7 @@ def execute(
         for offset in range(0, len(todo), max(1, target.batch_size)):
             batch = todo[offset : offset + max(1, target.batch_size)]
             requests = [request_for(item, plan.params) for _, item in batch]
-            keys = [cache_key(plan.model_digest, r) for r in requests]
+            keys = [cache_key(plan.model_digest, described, r) for r in requests]
             answers: list[Generation | None] = [store.cached(k) for k in keys]
             misses = [i for i, a in enumerate(answers) if a is None]
             if misses:

@@ -447,6 +447,13 @@ def read_access_log(store: Store, submission_id: str | None = None) -> list[Acce
     ]
 
 
+def has_custody(store: Store, submission_id: str) -> bool:
+    """Whether the submission's files are held in custody (endpoints and old submissions are not)."""
+    with store.session() as s:
+        query = select(CustodyObjectRow.id).where(CustodyObjectRow.submission_id == submission_id).limit(1)
+        return s.scalar(query) is not None
+
+
 def submitted_files(submission: SubmissionRow) -> list[tuple[Path, ModelFile]]:
     """Where each manifest file of a submission is on disk now: the `source` file itself for a
     one-file model, `source/<path>` for a model directory."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from weighbridge.judges.metrics import load_validation_set, validate_judge
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
 from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
+from weighbridge.services.custody import CustodyVault, has_custody
+from weighbridge.services.intake import open_vault, take_in
 from weighbridge.store.db import Store
 from weighbridge.store.schema import RunRow, SubmissionRow
 from weighbridge.suites.hazards import load_hazard_suite
@@ -94,34 +97,54 @@ def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
     raise WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
 
 
-def model_from_submission(row: SubmissionRow) -> ModelRef:
-    """Rebuild the reviewed model from its submission, re-hashing files to prove they are unchanged."""
+def recorded_model(row: SubmissionRow) -> ModelRef:
+    """The model as the submission recorded it (name, format, manifest), without touching files."""
     files = tuple(ModelFile(**f) for f in json.loads(row.manifest_json))
     if row.endpoint_json:
         endpoint = EndpointSpec(**json.loads(row.endpoint_json))
         return ModelRef(name=row.name, format="endpoint", manifest=Manifest(files), endpoint=endpoint)
+    return ModelRef(name=row.name, format=row.format, manifest=Manifest(files), path=row.source)  # type: ignore[arg-type]
+
+
+def model_from_submission(row: SubmissionRow) -> ModelRef:
+    """The recorded model at its source path, re-hashed to prove the files are unchanged."""
+    model = recorded_model(row)
+    if model.endpoint is not None:
+        return model
     path = Path(row.source)
-    if not path.is_file():
+    if not path.exists():
         raise WeighbridgeError(
-            f"The file of submission {row.id[:8]} is gone: {path}", "Restore the file or submit the model again"
+            f"The files of submission {row.id[:8]} are gone: {path}", "Restore them or submit the model again"
         )
-    current = build_manifest([path])
+    current = (
+        build_manifest([path])
+        if path.is_file()
+        else build_manifest(sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()), root=path)
+    )
     if current.digest != row.digest:
         raise WeighbridgeError(
             f"{path} changed since it was submitted (digest {current.digest[:12]} ≠ {row.digest[:12]})",
-            "Submit the new file as a new submission",
+            "Submit the new files as a new submission",
         )
-    return ModelRef(name=row.name, format=row.format, manifest=Manifest(files), path=str(path))  # type: ignore[arg-type]
+    return model
 
 
-def submit(store: Store, model: ModelRef, card: Path | None = None) -> SubmissionRow:
-    card_text = None
-    if card is not None:
-        if not card.is_file():
-            raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
-        card_text = card.read_text(encoding="utf-8", errors="replace")
-    source = model.path or (model.endpoint.base_url if model.endpoint else "")
-    return store.add_submission(model, source=source, card_text=card_text)
+@contextmanager
+def evaluation_copy(
+    store: Store, row: SubmissionRow, vault_factory: Callable[[], CustodyVault], purpose: str
+) -> Iterator[ModelRef]:
+    """The submitted model as a target can open it: decrypted from custody into a private temporary
+    directory that is removed afterwards, or (for endpoints and pre-custody submissions) from its
+    source, re-hashed to prove it is unchanged."""
+    if row.endpoint_json or not has_custody(store, row.id):
+        yield model_from_submission(row)
+        return
+    model = recorded_model(row)
+    vault = vault_factory()
+    with vault.materialize(row.id, purpose=purpose, actor=vault.actor) as folder:
+        single = model.format in ("gguf", "safetensors", "pickle") and len(model.manifest.files) == 1
+        path = folder / model.manifest.files[0].path if single else folder
+        yield replace(model, path=str(path))
 
 
 def run_key(model: ModelRef, suite: Suite, params: GenerationParams, target: Target, judges: Sequence[Judge]) -> str:
@@ -215,13 +238,14 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
         overall=overall,
     )
     extra = {
+        "findings": [asdict(f) for f in store.findings(run.submission_id)],
         "run": {
             "id": run.id,
             "status": run.status,
             "item_limit": run.item_limit,
             "params": json.loads(run.params_json),
             "target": json.loads(run.target_json),
-        }
+        },
     }
     infos = [judge_info(name, version) for name, version in judges]
     return build_report(model, {suite.id: result}, infos, stats, extra=extra)
@@ -241,6 +265,7 @@ def review(
     out_dir: Path | None,
     options: EvalOptions,
     progress: ProgressSink | None = None,
+    notice: Callable[[str], None] = lambda _: None,
 ) -> ReviewOutcome:
     """Submit (or reuse the submission of the same digest), evaluate, write both reports.
 
@@ -252,7 +277,9 @@ def review(
     try:
         store = store_factory()
         try:
-            submission = store.latest_submission(model.digest) or submit(store, model)
+            submission = store.latest_submission(model.digest)
+            if submission is None:
+                submission = take_in(store, model, vault=open_vault(store, notice)).submission
             evaluation = evaluate(store, submission, model, target, options, progress)
             if evaluation.run.status != "finished":
                 raise WeighbridgeError("The run did not finish", "Rerun the same command to resume it")

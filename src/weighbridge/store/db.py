@@ -19,16 +19,17 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, make_url, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from weighbridge.domain import Generation, ModelRef, Sample
+from weighbridge.domain import Finding, Generation, ModelRef, Sample
 from weighbridge.errors import WeighbridgeError
 from weighbridge.store.schema import (
     CacheRow,
+    FindingRow,
     JudgementRow,
     RunRow,
     SampleRow,
@@ -153,6 +154,38 @@ class Store:
     def list_submissions(self) -> Sequence[SubmissionRow]:
         with self.session() as s:
             return s.scalars(select(SubmissionRow).order_by(SubmissionRow.created_at)).all()
+
+    def add_findings(self, submission_id: str, source: str, findings: Sequence[Finding]) -> None:
+        with self.session() as s:
+            s.add_all(
+                FindingRow(
+                    submission_id=submission_id,
+                    source=source,
+                    kind=f.kind[:64],
+                    severity=f.severity,
+                    message=f.message,
+                    file=f.file,
+                    location=f.location,
+                    evidence=f.evidence,
+                )
+                for f in findings
+            )
+
+    def remove_submission(self, submission_id: str) -> None:
+        """Undo a submission whose intake failed before it finished (nothing else refers to it yet)."""
+        with self.session() as s:
+            s.execute(delete(FindingRow).where(FindingRow.submission_id == submission_id))
+            s.execute(delete(SubmissionRow).where(SubmissionRow.id == submission_id))
+
+    def findings(self, submission_id: str) -> list[Finding]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(FindingRow).where(FindingRow.submission_id == submission_id).order_by(FindingRow.id)
+            )
+            return [
+                Finding(r.kind, r.severity, r.message, r.file, r.location, r.evidence)  # type: ignore[arg-type]
+                for r in rows
+            ]
 
     # -- runs ----------------------------------------------------------------------------------
     def unfinished_run(self, run_key: str) -> RunRow | None:

@@ -145,5 +145,22 @@ class CacheRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class FindingRow(Base):
+    """A finding about a submission (inspection now; evaluation and review later)."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # which stage produced it, e.g. "inspection"
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(SafeText)
+    file: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    location: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    evidence: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Custody tables live in their own module on the same Base; importing it here keeps Base.metadata complete.
 from weighbridge.store import custody_schema as custody_schema  # noqa: E402

@@ -1,0 +1,112 @@
+"""Intake: a model enters weighbridge — fingerprinted, inspected, recorded, taken into custody.
+
+Order matters for "bad input loses nothing": everything that can fail on the user's input (the card,
+the inspection, the custody key) runs before the first write; if encrypting into custody fails
+half-way, the submission and its findings are removed again, so the store never holds a submission
+whose weights are not in custody.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from weighbridge.domain import Finding, ModelRef
+from weighbridge.errors import WeighbridgeError
+from weighbridge.inspection import inspect_path
+from weighbridge.intake.custody import KeyFile, KeySource
+from weighbridge.intake.signature import verify_model_signature
+from weighbridge.services.custody import CustodyVault, default_custody_root, key_source_from_env, submitted_files
+from weighbridge.store.db import Store, default_home
+from weighbridge.store.schema import SubmissionRow
+
+LOCAL_KEY_FILE = "custody.key"
+
+
+@dataclass(frozen=True)
+class Intake:
+    submission: SubmissionRow
+    model: ModelRef
+    findings: tuple[Finding, ...]
+    in_custody: bool
+
+
+def local_key_source(notice: Callable[[str], None]) -> KeySource:
+    """The custody key: WEIGHBRIDGE_PASSPHRASE or WEIGHBRIDGE_KEY_FILE when set; otherwise a key
+    file in WEIGHBRIDGE_HOME, created on first use.
+
+    The fallback keeps the quick path (one local user, no set-up) encrypted at rest without asking
+    for anything; a team or agency sets a passphrase or a key file held elsewhere, which is what
+    protects the weights if the data directory leaks.
+    """
+    if os.environ.get("WEIGHBRIDGE_PASSPHRASE") or os.environ.get("WEIGHBRIDGE_KEY_FILE"):
+        return key_source_from_env(interactive=False)
+    path = default_home() / LOCAL_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        notice(
+            f"Created a custody key at {path} (encrypts submitted weights at rest). Keep it private; "
+            "teams should set WEIGHBRIDGE_PASSPHRASE or WEIGHBRIDGE_KEY_FILE instead."
+        )
+    return KeyFile(path)
+
+
+def open_vault(store: Store, notice: Callable[[str], None]) -> CustodyVault:
+    return CustodyVault(store, default_custody_root(), local_key_source(notice))
+
+
+def inspect_model(
+    model: ModelRef,
+    card: Path | None = None,
+    base: Path | None = None,
+    tokens: float | None = None,
+    public_key: Path | None = None,
+) -> list[Finding]:
+    """Static findings for a model with files (an endpoint has nothing to inspect), including the
+    check of an OpenSSF model-signing signature shipped with the files (`model.sig`)."""
+    if model.path is None:
+        return []
+    path = Path(model.path)
+    findings = list(inspect_path(path, card=card, base=base, declared_tokens=tokens).findings)
+    findings.extend(verify_model_signature(path, public_key=public_key).findings)
+    return findings
+
+
+def take_in(
+    store: Store,
+    model: ModelRef,
+    *,
+    vault: CustodyVault | None,
+    card: Path | None = None,
+    base: Path | None = None,
+    tokens: float | None = None,
+    public_key: Path | None = None,
+) -> Intake:
+    """Submit `model`: inspect, record the submission and its findings, deposit its files."""
+    if card is not None and not card.is_file():
+        raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
+    if base is not None and not base.exists():
+        raise WeighbridgeError(f"No such base model: {base}", "Give the path of the declared base model")
+    card_text = card.read_text(encoding="utf-8", errors="replace") if card else None
+    findings = inspect_model(model, card, base, tokens, public_key)
+    custody = vault is not None and model.path is not None
+    if custody:
+        assert vault is not None
+        vault.check_key()  # a wrong passphrase stops here, before anything is written
+    source = model.path or (model.endpoint.base_url if model.endpoint else "")
+    row = store.add_submission(model, source=source, card_text=card_text)
+    try:
+        store.add_findings(row.id, "inspection", findings)
+        if custody:
+            assert vault is not None
+            vault.deposit(row.id, submitted_files(row))
+    except BaseException:
+        store.remove_submission(row.id)
+        raise
+    return Intake(row, model, tuple(findings), custody)
