@@ -103,6 +103,9 @@ def submit(
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="The lab's public key (PEM) for a key-signed model.sig.")
     ] = None,
+    docs: Annotated[
+        Path | None, typer.Option("--docs", help="Folder of safety documentation / audit logs to hand in.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Take a model in: fingerprint, verify its signature, inspect, record findings, encrypt into custody."""
@@ -113,10 +116,15 @@ def submit(
     store = open_store(db)
     try:
         vault = open_vault(store, notice=err.print) if model.path else None
-        intake = take_in(store, model, vault=vault, card=card, base=base, tokens=tokens, public_key=public_key)
+        intake = take_in(
+            store, model, vault=vault, card=card, base=base, tokens=tokens, public_key=public_key, docs=docs
+        )
+        documents = store.documents(intake.submission.id)
     finally:
         store.close()
     print_findings(intake.findings)
+    for path, digest, size in documents:
+        out.print(f"Document {path} · {size} bytes · sha256 {digest}")
     custody = "encrypted in custody" if intake.in_custody else "no files to hold (endpoint)"
     out.print(f"Submission {intake.submission.id} · {model.name} · {model.format} · sha256 {model.digest} · {custody}")
 

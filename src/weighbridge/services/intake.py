@@ -24,6 +24,7 @@ from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import SubmissionRow
 
 LOCAL_KEY_FILE = "custody.key"
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,23 @@ def open_vault(store: Store, notice: Callable[[str], None]) -> CustodyVault:
     return CustodyVault(store, default_custody_root(), local_key_source(notice))
 
 
+def read_documents(docs: Path) -> list[tuple[str, bytes]]:
+    """Every file under `docs` (or `docs` itself), relative path and bytes; read before any write."""
+    if not docs.exists():
+        raise WeighbridgeError(f"No such documents directory: {docs}", "Give the folder with the safety documentation")
+    files = [docs] if docs.is_file() else sorted(p for p in docs.rglob("*") if p.is_file() and not p.is_symlink())
+    out = []
+    for f in files:
+        size = f.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise WeighbridgeError(
+                f"Document {f} is {size / 1e6:.0f} MB, over the {MAX_DOCUMENT_BYTES // 2**20} MiB limit",
+                "Hand in documents, not data sets: split or compress it",
+            )
+        out.append((f.name if docs.is_file() else f.relative_to(docs).as_posix(), f.read_bytes()))
+    return out
+
+
 def inspect_model(
     model: ModelRef,
     card: Path | None = None,
@@ -87,6 +105,7 @@ def take_in(
     base: Path | None = None,
     tokens: float | None = None,
     public_key: Path | None = None,
+    docs: Path | None = None,
 ) -> Intake:
     """Submit `model`: inspect, record the submission and its findings, deposit its files."""
     if card is not None and not card.is_file():
@@ -94,6 +113,7 @@ def take_in(
     if base is not None and not base.exists():
         raise WeighbridgeError(f"No such base model: {base}", "Give the path of the declared base model")
     card_text = card.read_text(encoding="utf-8", errors="replace") if card else None
+    documents = read_documents(docs) if docs is not None else []
     findings = inspect_model(model, card, base, tokens, public_key)
     custody = vault is not None and model.path is not None
     if custody:
@@ -103,6 +123,7 @@ def take_in(
     row = store.add_submission(model, source=source, card_text=card_text)
     try:
         store.add_findings(row.id, "inspection", findings)
+        store.add_documents(row.id, documents)
         if custody:
             assert vault is not None
             vault.deposit(row.id, submitted_files(row))

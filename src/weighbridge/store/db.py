@@ -7,6 +7,7 @@ migrated rather than rejected.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -29,6 +30,7 @@ from weighbridge.domain import Finding, Generation, ModelRef, Sample
 from weighbridge.errors import WeighbridgeError
 from weighbridge.store.schema import (
     CacheRow,
+    DocumentRow,
     FindingRow,
     JudgementRow,
     RunRow,
@@ -171,9 +173,29 @@ class Store:
                 for f in findings
             )
 
+    def add_documents(self, submission_id: str, documents: Sequence[tuple[str, bytes]]) -> None:
+        with self.session() as s:
+            s.add_all(
+                DocumentRow(
+                    submission_id=submission_id,
+                    path=path,
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    size=len(content),
+                    content=content,
+                )
+                for path, content in documents
+            )
+
+    def documents(self, submission_id: str) -> list[tuple[str, str, int]]:
+        """(path, sha256, bytes) of each document handed in with the submission."""
+        with self.session() as s:
+            query = select(DocumentRow).where(DocumentRow.submission_id == submission_id).order_by(DocumentRow.id)
+            return [(d.path, d.sha256, d.size) for d in s.scalars(query)]
+
     def remove_submission(self, submission_id: str) -> None:
         """Undo a submission whose intake failed before it finished (nothing else refers to it yet)."""
         with self.session() as s:
+            s.execute(delete(DocumentRow).where(DocumentRow.submission_id == submission_id))
             s.execute(delete(FindingRow).where(FindingRow.submission_id == submission_id))
             s.execute(delete(SubmissionRow).where(SubmissionRow.id == submission_id))
 

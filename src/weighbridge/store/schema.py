@@ -11,6 +11,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -159,6 +160,23 @@ class FindingRow(Base):
     file: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     location: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     evidence: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DocumentRow(Base):
+    """A document handed in with a submission (safety documentation, audit logs, evaluations).
+
+    Kept whole and bound by digest, so a reviewer can later show exactly what the lab provided.
+    """
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    path: Mapped[str] = mapped_column(SafeText)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column("bytes", Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
