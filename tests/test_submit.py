@@ -53,6 +53,10 @@ def test_submit_three_kinds_of_input(tmp_path: Path, default_model_path: Path) -
             1,
         )
 
+    # The quick path's local custody key (created at submit) also unlocks custody for verification.
+    verify = wb("custody", "verify", sub_id[:8], *dbarg)
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stderr
+
     # 2. A small safetensors model built here.
     st = tmp_path / "tiny.safetensors"
     save_file({"w": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.zeros(4, dtype=np.float32)}, str(st))

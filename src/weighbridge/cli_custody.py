@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from weighbridge.cliutil import DbOption, friendly_errors, open_store, out
+from weighbridge.cliutil import DbOption, err, friendly_errors, open_store, out
 
 if TYPE_CHECKING:
     from weighbridge.services.custody import CustodyVault
@@ -43,9 +43,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _vault(store: Store, custody_dir: Path | None) -> CustodyVault:
-    from weighbridge.services.custody import CustodyVault, default_custody_root, key_source_from_env
+    from weighbridge.services.custody import CustodyVault, default_custody_root
+    from weighbridge.services.intake import local_key_source
 
-    source = key_source_from_env(interactive=sys.stdin.isatty())
+    source = local_key_source(err.print, create=False, interactive=sys.stdin.isatty())
     return CustodyVault(store, custody_dir or default_custody_root(), source)
 
 

@@ -35,9 +35,10 @@ class Intake:
     in_custody: bool
 
 
-def local_key_source(notice: Callable[[str], None]) -> KeySource:
+def local_key_source(notice: Callable[[str], None], *, create: bool = True, interactive: bool = False) -> KeySource:
     """The custody key: WEIGHBRIDGE_PASSPHRASE or WEIGHBRIDGE_KEY_FILE when set; otherwise a key
-    file in WEIGHBRIDGE_HOME, created on first use.
+    file in WEIGHBRIDGE_HOME, created on first use when `create` (intake) — commands that only read
+    custody never create one; with `interactive` they may ask for a passphrase instead.
 
     The fallback keeps the quick path (one local user, no set-up) encrypted at rest without asking
     for anything; a team or agency sets a passphrase or a key file held elsewhere, which is what
@@ -46,6 +47,8 @@ def local_key_source(notice: Callable[[str], None]) -> KeySource:
     if os.environ.get("WEIGHBRIDGE_PASSPHRASE") or os.environ.get("WEIGHBRIDGE_KEY_FILE"):
         return key_source_from_env(interactive=False)
     path = default_home() / LOCAL_KEY_FILE
+    if not path.exists() and not create:
+        return key_source_from_env(interactive=interactive)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
