@@ -83,15 +83,11 @@ def execute(
             batch = todo[offset : offset + max(1, target.batch_size)]
             requests = [request_for(item, plan.params) for _, item in batch]
             keys = [cache_key(plan.model_digest, described, r) for r in requests]
-            answers: list[Generation | None] = [store.cached(k) for k in keys]
-            misses = [i for i, a in enumerate(answers) if a is None]
-            if misses:
-                fresh = target.generate([requests[i] for i in misses])
-                for i, gen in zip(misses, fresh, strict=True):
-                    answers[i] = gen
-            for (seq, item), key, answer in zip(batch, keys, answers, strict=True):
-                assert answer is not None
-                gen = answer
+            cached = [store.cached(k) for k in keys]
+            misses = [i for i, a in enumerate(cached) if a is None]
+            fresh = dict(zip(misses, target.generate([requests[i] for i in misses]) if misses else [], strict=True))
+            answers: list[Generation] = [c if c is not None else fresh[i] for i, c in enumerate(cached)]
+            for (seq, item), key, gen in zip(batch, keys, answers, strict=True):
                 judgements = tuple(j.judge(item.prompt, gen.text) for j in judges)
                 store.record_sample(
                     plan.run_id,

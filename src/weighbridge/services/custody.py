@@ -264,15 +264,7 @@ class CustodyVault:
     def verify(self, submission_id: str, *, purpose: str = "integrity check") -> VerifyResult:
         """Decrypt every blob of a submission (streaming, nothing written) and compare with the
         manifest. The result names each file and what failed; the check is logged either way."""
-        submission = self._submission(submission_id)
-        objects = self._objects(submission.id)
-        if not objects:
-            raise WeighbridgeError(
-                f"Submission {submission.id[:8]} has nothing in custody",
-                f"Deposit it first: `weighbridge custody deposit {submission.id[:8]}`",
-            )
-        master = self._unlock(create=False)
-        manifest = {f.path: f for f in _manifest(submission)}
+        submission, objects, master, manifest = self._held(submission_id)
         checks: list[FileCheck] = []
         for obj in objects:
             checks.append(self._check_object(master, submission.id, obj, manifest.get(obj.path)))
@@ -283,6 +275,19 @@ class CustodyVault:
         detail = {"ok": result.ok, "files": len(checks), "failed": [c.path for c in checks if not c.ok]}
         self._log("verify", submission.id, purpose, detail)
         return result
+
+    def _held(self, submission_id: str) -> tuple[SubmissionRow, list[CustodyObjectRow], bytes, dict[str, ModelFile]]:
+        """What reading custody needs: the submission, its blobs (there must be some), the unlocked
+        master key and the manifest by path."""
+        submission = self._submission(submission_id)
+        objects = self._objects(submission.id)
+        if not objects:
+            raise WeighbridgeError(
+                f"Submission {submission.id[:8]} has nothing in custody",
+                f"Deposit it first: `weighbridge custody deposit {submission.id[:8]}`",
+            )
+        master = self._unlock(create=False)
+        return submission, objects, master, {f.path: f for f in _manifest(submission)}
 
     def _check_object(
         self, master: bytes, submission_id: str, obj: CustodyObjectRow, expected: ModelFile | None
@@ -324,15 +329,7 @@ class CustodyVault:
         """
         if not purpose.strip():
             raise WeighbridgeError("Decrypting weights needs a purpose", "Say why, e.g. 'evaluate hazards suite'")
-        submission = self._submission(submission_id)
-        objects = self._objects(submission.id)
-        if not objects:
-            raise WeighbridgeError(
-                f"Submission {submission.id[:8]} has nothing in custody",
-                f"Deposit it first: `weighbridge custody deposit {submission.id[:8]}`",
-            )
-        master = self._unlock(create=False)
-        manifest = {f.path: f for f in _manifest(submission)}
+        submission, objects, master, manifest = self._held(submission_id)
         self._log("materialize", submission.id, purpose, {"files": [o.path for o in objects]}, actor=actor)
         started = time.monotonic()
         with _terminate_as_exit(), _Lease(self.lease_root) as folder:
