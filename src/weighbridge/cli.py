@@ -234,7 +234,7 @@ def list_runs(db: DbOption = None) -> None:
 
 
 # Each area keeps its commands in its own module, `cli_<area>.py`, exposing `register(app)`.
-AREAS: tuple[str, ...] = ("judges", "custody", "inspect")
+AREAS: tuple[str, ...] = ("judges", "custody", "inspect", "ledger", "users", "reviews", "policy", "notice", "readiness")
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)
 

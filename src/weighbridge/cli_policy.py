@@ -1,0 +1,9 @@
+"""`weighbridge policy` commands (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Placeholder until the policy commands land; adds nothing."""

@@ -1,0 +1,9 @@
+"""`weighbridge readiness` commands (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Placeholder until the readiness commands land; adds nothing."""

@@ -1,0 +1,9 @@
+"""`weighbridge users` commands (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Placeholder until the users commands land; adds nothing."""
