@@ -1,0 +1,3 @@
+"""Pinned references and their stored runs (migration 0009)."""
+
+from __future__ import annotations
