@@ -183,6 +183,6 @@ class DocumentRow(Base):
 # Custody tables live in their own module on the same Base; importing it here keeps Base.metadata complete.
 from weighbridge.store import custody_schema as custody_schema  # noqa: E402
 from weighbridge.store import ledger_schema as ledger_schema  # noqa: E402
-from weighbridge.store import workflow_schema as workflow_schema  # noqa: E402
 from weighbridge.store import notice_schema as notice_schema  # noqa: E402
 from weighbridge.store import reference_schema as reference_schema  # noqa: E402
+from weighbridge.store import workflow_schema as workflow_schema  # noqa: E402
