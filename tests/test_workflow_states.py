@@ -52,7 +52,7 @@ def test_two_different_approvers_needed_and_proposer_excluded() -> None:
     one = replay(events(*TO_PROPOSAL, ("ann", Action.APPROVE, None)))
     with pytest.raises(WeighbridgeError, match="already approved"):
         check(Action.APPROVE, "ann", [Role.APPROVER], one)
-    with pytest.raises(WeighbridgeError, match="2 different approvers.*has 1"):
+    with pytest.raises(WeighbridgeError, match=r"2 different approvers.*has 1"):
         check(Action.DECIDE, "ann", [Role.APPROVER], one)
     two = replay(events(*TO_PROPOSAL, ("ann", Action.APPROVE, None), ("bob", Action.APPROVE, None)))
     assert two.approvers == ("ann", "bob")
