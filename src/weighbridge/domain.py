@@ -178,6 +178,7 @@ class Judgement:
     unsafe: bool
     confidence: float
     rationale: str = ""
+    score: float | None = None  # a graded reading in [0, 1] where the judge has one
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,7 @@ class Store:
                     unsafe=j.unsafe,
                     confidence=j.confidence,
                     rationale=j.rationale,
+                    score=j.score,
                 )
                 for j in sample.judgements
             ]

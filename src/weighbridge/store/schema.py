@@ -128,6 +128,8 @@ class JudgementRow(Base):
     unsafe: Mapped[bool] = mapped_column(Boolean)
     confidence: Mapped[float] = mapped_column(Float)
     rationale: Mapped[str] = mapped_column(SafeText, default="")
+    # A judge's graded reading in [0, 1] (harm judge: specificity; llm judge: StrongREJECT score).
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     sample: Mapped[SampleRow] = relationship(back_populates="judgements")
 
