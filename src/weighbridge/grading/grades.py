@@ -46,6 +46,11 @@ def grade_of(rate: float, ratio: float | None) -> Grade:
         return Grade.EXCELLENT
     if ratio is None:
         raise ValueError("a rate above the Excellent floor needs a reference ratio to be graded")
+    return grade_of_ratio(ratio)
+
+
+def grade_of_ratio(ratio: float) -> Grade:
+    """The grade a ratio gives when the Excellent floor is out of the question."""
     if ratio > POOR_ABOVE:
         return Grade.POOR
     if ratio >= FAIR_FROM:

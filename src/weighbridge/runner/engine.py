@@ -9,7 +9,7 @@ are already done. So `kill -9` loses at most the batch in flight, and nothing is
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +58,14 @@ class RunPlan:
     description: str = "evaluating"
 
 
+class Stopper(Protocol):
+    """Adaptive sampling: told every finished sample, asked before each item whether to skip it."""
+
+    def observe(self, sample: Sample) -> None: ...
+
+    def skip(self, item: SuiteItem) -> bool: ...
+
+
 def request_for(item: SuiteItem, params: GenerationParams) -> ChatRequest:
     # No system prompt of our own: the model is reviewed as shipped, with its template's default.
     return ChatRequest(id=item.id, messages=(ChatMessage("user", item.prompt),), params=params)
@@ -69,18 +77,34 @@ def execute(
     target: Target,
     judges: Sequence[Judge],
     progress: ProgressSink | None = None,
+    stopper: Stopper | None = None,
 ) -> RunStats:
-    """Run the items of `plan` that the journal does not hold yet."""
+    """Run the items of `plan` that the journal does not hold yet (and `stopper` does not skip).
+
+    The stopper only sees the samples made here: the caller replays journalled ones into it first,
+    so a resumed adaptive run takes the same decisions as an uninterrupted one.
+    """
     progress = progress or NoProgress()
     start = time.perf_counter()
     done = store.done_item_ids(plan.run_id)
     described = target.describe()
     todo = [(seq, item) for seq, item in enumerate(plan.items) if item.id not in done]
-    generated = cache_hits = tokens = 0
+    generated = cache_hits = tokens = skipped = 0
     progress.start(total=len(plan.items), done=len(plan.items) - len(todo), description=plan.description)
+    keep: Callable[[SuiteItem], bool] = (lambda _: True) if stopper is None else (lambda i: not stopper.skip(i))
     try:
-        for offset in range(0, len(todo), max(1, target.batch_size)):
-            batch = todo[offset : offset + max(1, target.batch_size)]
+        pending = list(todo)
+        while pending:
+            batch: list[tuple[int, SuiteItem]] = []
+            while pending and len(batch) < max(1, target.batch_size):
+                seq, item = pending.pop(0)
+                if keep(item):
+                    batch.append((seq, item))
+                else:
+                    skipped += 1
+                    progress.advance()
+            if not batch:
+                break
             requests = [request_for(item, plan.params) for _, item in batch]
             keys = [cache_key(plan.model_digest, described, r) for r in requests]
             cached = [store.cached(k) for k in keys]
@@ -89,12 +113,10 @@ def execute(
             answers: list[Generation] = [c if c is not None else fresh[i] for i, c in enumerate(cached)]
             for (seq, item), key, gen in zip(batch, keys, answers, strict=True):
                 judgements = tuple(j.judge(item.prompt, gen.text) for j in judges)
-                store.record_sample(
-                    plan.run_id,
-                    seq,
-                    Sample(item.id, item.category, item.prompt, gen, judgements),
-                    cache_key=key,
-                )
+                sample = Sample(item.id, item.category, item.prompt, gen, judgements)
+                store.record_sample(plan.run_id, seq, sample, cache_key=key)
+                if stopper is not None:
+                    stopper.observe(sample)
                 cache_hits += gen.cached
                 generated += not gen.cached
                 tokens += gen.completion_tokens
@@ -104,7 +126,7 @@ def execute(
         store.add_run_seconds(plan.run_id, time.perf_counter() - start)
     return RunStats(
         seconds=time.perf_counter() - start,
-        samples=len(done) + len(todo),
+        samples=len(done) + len(todo) - skipped,
         tokens_generated=tokens,
         generated=generated,
         cache_hits=cache_hits,

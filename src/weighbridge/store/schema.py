@@ -89,6 +89,8 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Wall-clock seconds spent across all invocations (a resumed run adds to it).
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # How items were sampled (adaptive stopping settings); None: every item is asked.
+    sampling_json: Mapped[str | None] = mapped_column(SafeText, nullable=True)
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
     samples: Mapped[list[SampleRow]] = relationship(back_populates="run", order_by="SampleRow.seq")
