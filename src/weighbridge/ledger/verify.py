@@ -91,8 +91,13 @@ def _digest_of(evidence_json: str) -> str:
 
 
 def _guess_kind(raw: bytes, checkpoint_expected: bool) -> str:
-    """Which kind of line a damaged one was. One changed byte can spoil at most one marker, so the
-    markers that survive decide; a fragment with none is what the header says belongs there."""
+    """Which kind of line a damaged one was. One changed byte spoils at most one place: an intact
+    prefix names the line (even when a lost newline glued the next one to it); otherwise the field
+    names that survive decide, and a fragment with none is what the header says belongs there."""
+    if raw.startswith(b'{"checkpoint":{'):
+        return "checkpoint"
+    if raw.startswith(b'{"entry":{'):
+        return "entry"
     checkpoint = sum(m in raw for m in _CHECKPOINT_MARKERS)
     entry = sum(m in raw for m in _ENTRY_MARKERS)
     if checkpoint == entry == 0:
