@@ -57,12 +57,13 @@ def add(
     db: DbOption = None,
 ) -> None:
     """Add a user (admins only): makes their key pair, writes the encrypted private key, registers the public key."""
-    from weighbridge.services.identity import add_user, current_actor, parse_roles
+    from weighbridge.services.identity import add_user, current_actor, parse_roles, require_admin
 
     parse_roles(role)  # a typo in a role fails before any prompt
     store = open_store(db)
     try:
         admin = current_actor(store, err.print)
+        require_admin(admin)  # before asking for a passphrase
         user, path = add_user(store, admin, name, role, _new_passphrase(name), key_out)
     finally:
         store.close()

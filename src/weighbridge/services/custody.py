@@ -56,6 +56,7 @@ from weighbridge.intake.custody import (
     unwrap_data_key,
     wrap_data_key,
 )
+from weighbridge.services.audit import record
 from weighbridge.store.custody_schema import AccessLogRow, CustodyKeyRow, CustodyObjectRow
 from weighbridge.store.db import Store
 from weighbridge.store.schema import SubmissionRow
@@ -258,6 +259,7 @@ class CustodyVault:
             for blob in written:
                 blob.unlink(missing_ok=True)
             raise
+        record(self.store, "custody.deposit", submission.id, detail | {"purpose": purpose})
         return rows
 
     # -- verify ----------------------------------------------------------------------------------
@@ -427,6 +429,8 @@ class CustodyVault:
     ) -> None:
         with self.store.session() as s:
             s.add(_log_row(actor or self.actor, action, submission_id, purpose, detail))
+        if submission_id is not None:  # a sweep of stale plaintext is the system's, not a user's
+            record(self.store, f"custody.{action}", submission_id, detail | {"purpose": purpose})
 
 
 def read_access_log(store: Store, submission_id: str | None = None) -> list[AccessEntry]:

@@ -185,6 +185,11 @@ def _has_users(store: Store) -> bool:
         return s.scalars(select(UserRow.name).limit(1)).first() is not None
 
 
+def require_admin(actor: Actor) -> None:
+    if not actor.has(Role.ADMIN):
+        raise WeighbridgeError(f"{actor.name} may not add users: that needs the admin role", "Ask an admin")
+
+
 def register(store: Store, by: Actor, name: str, roles: frozenset[Role], public_key: bytes) -> User:
     """Add a user with an existing public key (a user may bring their own); `by` must be an admin.
 
@@ -194,8 +199,7 @@ def register(store: Store, by: Actor, name: str, roles: frozenset[Role], public_
     from weighbridge.services.audit import record_as
 
     check_name(name)
-    if not by.has(Role.ADMIN):
-        raise WeighbridgeError(f"{by.name} may not add users: that needs the admin role", "Ask an admin")
+    require_admin(by)
     key_id = key_id_of(public_key)
     row = UserRow(
         name=name,
@@ -223,8 +227,7 @@ def add_user(
     """Create a key pair for a new user: private key to `key_out` (encrypted), public key registered."""
     check_name(name)
     parsed = parse_roles(roles)
-    if not by.has(Role.ADMIN):
-        raise WeighbridgeError(f"{by.name} may not add users: that needs the admin role", "Ask an admin")
+    require_admin(by)
     path = key_out or keys_dir() / f"{name}.pem"
     if path.exists():
         raise WeighbridgeError(f"{path} already exists", "Choose another --key-out or remove the old file")

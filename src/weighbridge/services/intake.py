@@ -8,11 +8,14 @@ whose weights are not in custody.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from weighbridge.domain import Finding, ModelRef
 from weighbridge.errors import WeighbridgeError
@@ -20,7 +23,9 @@ from weighbridge.inspection import inspect_path
 from weighbridge.intake.custody import KeyFile, KeySource
 from weighbridge.intake.manifest import model_files
 from weighbridge.intake.signature import verify_model_signature
+from weighbridge.services.audit import record
 from weighbridge.services.custody import CustodyVault, default_custody_root, key_source_from_env, submitted_files
+from weighbridge.services.identity import current_actor
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import SubmissionRow
 
@@ -123,6 +128,7 @@ def take_in(
     if custody:
         assert vault is not None
         vault.check_key()  # a wrong passphrase stops here, before anything is written
+    current_actor(store)  # so does a wrong user key or passphrase: every write below is signed by its user
     source = model.path or (model.endpoint.base_url if model.endpoint else "")
     row = store.add_submission(model, source=source, card_text=card_text)
     try:
@@ -134,4 +140,18 @@ def take_in(
     except BaseException:
         store.remove_submission(row.id)
         raise
+    record(store, "submission", row.id, submission_evidence(row, documents, custody))
+    record(store, "findings", row.id, {"source": "inspection", "findings": [asdict(f) for f in findings]})
     return Intake(row, model, tuple(findings), custody)
+
+
+def submission_evidence(row: SubmissionRow, documents: list[tuple[str, bytes]], in_custody: bool) -> dict[str, Any]:
+    """What the ledger binds for a submission: the model's digest and manifest, the documents' digests."""
+    return {
+        "name": row.name,
+        "format": row.format,
+        "digest": row.digest,
+        "manifest": json.loads(row.manifest_json),
+        "documents": {path: hashlib.sha256(data).hexdigest() for path, data in documents},
+        "in_custody": in_custody,
+    }
