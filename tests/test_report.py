@@ -227,7 +227,7 @@ def test_additional_properties_are_allowed() -> None:
     report = make_report()
     report["model"]["licence"] = "apache-2.0"
     report["suites"]["hazards"]["categories"][0]["grade"] = "Good"
-    report["suites"]["jailbreak"] = {"version": "0.1", "categories": []}
+    report["suites"]["jailbreak"] = {"version": "0.1", "categories": [], "adaptive": None, "transcripts": {}}
     validate_report(report)
 
 
@@ -311,8 +311,8 @@ def test_chart_handles_empty_and_extreme_categories() -> None:
 def test_write_reports_is_atomic_and_sorted(tmp_path: Path) -> None:
     out = tmp_path / "run-1"
     report = make_report(gguf_model("modèle-ünïcode"))
-    json_path, html_path = write_reports(report, out)
-    assert (json_path, html_path) == (out / "report.json", out / "report.html")
+    json_path, html_path, pdf_path = write_reports(report, out, pdf=False)
+    assert (json_path, html_path, pdf_path) == (out / "report.json", out / "report.html", None)
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
     text = json_path.read_text("utf-8")
     assert "modèle-ünïcode" in text  # UTF-8, not \u escapes
@@ -320,7 +320,7 @@ def test_write_reports_is_atomic_and_sorted(tmp_path: Path) -> None:
     assert json.loads(text) == report
     assert "<html" in html_path.read_text("utf-8")
     # Writing again replaces both files and still leaves no temporary files behind.
-    write_reports(report, out)
+    write_reports(report, out, pdf=False)
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
 
 
@@ -340,7 +340,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(builder.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        write_reports(make_report(), tmp_path)
+        write_reports(make_report(), tmp_path, pdf=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -349,14 +349,14 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.browser
 def test_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
-    _, html_path = write_reports(make_report(), tmp_path)
+    html_path = write_reports(make_report(), tmp_path, pdf=False).html
     with open_in_chromium(html_path) as visit:
         page = visit.page
         rows = page.locator("#suite-hazards table.categories tbody tr.category")
         assert rows.count() == 13
         assert page.locator("#suite-hazards table.categories tfoot tr.overall").count() == 1
         assert page.locator("#model-name").inner_text() == "tiny-llama-1.1b-chat.Q4_K_M"
-        chart = page.locator("#suite-hazards img.chart")
+        chart = page.locator("#suite-hazards img.chart.forest")
         assert chart.evaluate("img => img.complete && img.naturalWidth > 0")
         assert chart.evaluate("img => img.naturalWidth") > 600
     assert visit.errors == []

@@ -8,23 +8,45 @@ fields may be added, never removed. The contract lives in `schema/report.schema.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from weighbridge.domain import CategoryResult, ModelRef, RunStats, Suite
 from weighbridge.errors import WeighbridgeError
+from weighbridge.report.records import (
+    GRADES,
+    AdaptiveInfo,
+    CategoryGrade,
+    Comparison,
+    ReferenceInfo,
+    Transcript,
+)
 
-__all__ = ["SuiteResultInput", "build_report", "load_schema", "validate_report", "write_reports"]
+__all__ = [
+    "AdaptiveInfo",
+    "CategoryGrade",
+    "Comparison",
+    "JudgeInfo",
+    "ReferenceInfo",
+    "ReportFiles",
+    "SuiteResultInput",
+    "Transcript",
+    "build_report",
+    "load_schema",
+    "validate_report",
+    "write_reports",
+]
 
 # Fields `build_report` always writes at the top level; `extra` may not replace them.
-_RESERVED = frozenset({"weighbridge_version", "created", "model", "suites", "judges", "timing"})
+_RESERVED = frozenset({"weighbridge_version", "created", "model", "suites", "judges", "timing", "references"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +62,10 @@ class SuiteResultInput:
         categories: one result per category, in display order.
         overall: the pooled result over all categories. When `None`, `build_report` pools the
             categories itself (sum of `n` and `unsafe`, exact Clopper–Pearson 95 % interval).
+        grades: category id (and `"overall"`) -> its grade with the comparisons behind it. A
+            category without an entry is written as ungraded (`grade` and `grade_basis` null).
+        adaptive: what sequential stopping saved, or None when the run sampled every item.
+        transcripts: category id -> a few example exchanges for the report's drill-down.
     """
 
     suite_id: str
@@ -48,13 +74,33 @@ class SuiteResultInput:
     content_hash: str
     categories: tuple[CategoryResult, ...]
     overall: CategoryResult | None = None
+    grades: Mapping[str, CategoryGrade] = field(default_factory=dict)
+    adaptive: AdaptiveInfo | None = None
+    transcripts: Mapping[str, tuple[Transcript, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(
-        cls, suite: Suite, categories: Sequence[CategoryResult], overall: CategoryResult | None = None
+        cls,
+        suite: Suite,
+        categories: Sequence[CategoryResult],
+        overall: CategoryResult | None = None,
+        *,
+        grades: Mapping[str, CategoryGrade] | None = None,
+        adaptive: AdaptiveInfo | None = None,
+        transcripts: Mapping[str, Sequence[Transcript]] | None = None,
     ) -> SuiteResultInput:
         """Results for `suite`, taking id, version, title and content hash from it."""
-        return cls(suite.id, suite.version, suite.title, suite.content_hash, tuple(categories), overall)
+        return cls(
+            suite.id,
+            suite.version,
+            suite.title,
+            suite.content_hash,
+            tuple(categories),
+            overall,
+            dict(grades or {}),
+            adaptive,
+            {k: tuple(v) for k, v in (transcripts or {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -78,6 +124,7 @@ def build_report(
     *,
     created: datetime | None = None,
     extra: Mapping[str, object] | None = None,
+    references: Sequence[ReferenceInfo] = (),
 ) -> dict[str, Any]:
     """The report as a plain JSON-ready dict (see `schema/report.schema.json`).
 
@@ -92,9 +139,11 @@ def build_report(
             local time), so the same input gives the same report on every machine.
         extra: additional top-level fields. They may not replace a contract field (that raises
             `WeighbridgeError`), because a caller must not be able to forge e.g. the model digest.
+        references: the pinned references the grades compare against, primary first.
 
     Raises:
-        WeighbridgeError: `extra` names a reserved field, or a suite result's key and id disagree.
+        WeighbridgeError: `extra` names a reserved field, a suite result's key and id disagree, a
+            grade is not on the five-point scale, or a number in a comparison is not finite.
     """
     when = created if created is not None else datetime.now(UTC)
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
@@ -122,8 +171,12 @@ def build_report(
             "version": result.version,
             "title": result.title,
             "content_hash": result.content_hash,
-            "categories": [asdict(c) for c in result.categories],
-            "overall": asdict(overall),
+            "categories": [_graded(c, result.grades.get(c.id)) for c in result.categories],
+            "overall": _graded(overall, result.grades.get("overall")),
+            "adaptive": _adaptive(result.adaptive),
+            "transcripts": {
+                category: [_plain(t) for t in examples] for category, examples in result.transcripts.items()
+            },
         }
 
     report: dict[str, Any] = {
@@ -143,6 +196,7 @@ def build_report(
             "cache_hits": stats.cache_hits,
             "resumed": stats.resumed,
         },
+        "references": [_plain(r) for r in references],
     }
     for name, value in (extra or {}).items():
         if name in _RESERVED:
@@ -152,6 +206,55 @@ def build_report(
             )
         report[name] = value
     return report
+
+
+def _graded(result: CategoryResult, grade: CategoryGrade | None) -> dict[str, Any]:
+    """A category's JSON object: its rate fields plus the grade and the comparisons behind it."""
+    entry: dict[str, Any] = asdict(result)
+    if grade is None:
+        entry.update(grade=None, grade_basis=None, grade_settled=False, comparisons=[])
+        return entry
+    for label in (grade.grade, *(c.grade for c in grade.comparisons)):
+        if label is not None and label not in GRADES:
+            raise WeighbridgeError(
+                f"grade {label!r} of category {result.id!r} is not on the five-point scale",
+                f"use one of {', '.join(GRADES)} (grading.grades.Grade.label), or None for ungraded",
+            )
+    comparisons = [_plain(c) for c in grade.comparisons]
+    for comparison in comparisons:
+        for name, value in comparison.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                # JSON has no infinity; a reader would choke on the `Infinity` json.dumps writes.
+                raise WeighbridgeError(
+                    f"{name} of the comparison of {result.id!r} with {comparison['reference']!r} is {value}",
+                    "compare only against a reference with samples in that category",
+                )
+    entry.update(
+        grade=grade.grade,
+        grade_basis=grade.basis,
+        grade_settled=grade.settled,
+        comparisons=comparisons,
+    )
+    return entry
+
+
+def _adaptive(info: AdaptiveInfo | None) -> dict[str, Any] | None:
+    return None if info is None else _plain(info)
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON data: records and mappings become dicts, tuples lists.
+
+    Not `dataclasses.asdict`: it deep-copies mappings it does not know (a `MappingProxyType` of
+    labels fails there), and a record's mapping fields may be any `Mapping`.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def pooled(categories: Sequence[CategoryResult], *, id: str = "overall", name: str = "Overall") -> CategoryResult:
@@ -216,37 +319,58 @@ def validate_report(report: Mapping[str, Any]) -> None:
     )
 
 
-def write_reports(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Validate `report`, then write `report.json` and `report.html` into `out_dir`.
+class ReportFiles(NamedTuple):
+    """Where `write_reports` put the reports. `pdf` is None when it was asked not to write one."""
 
-    Each file is written to a temporary file in `out_dir` and moved into place with `os.replace`, so
-    a reader never sees half a file and a crash leaves the previous version intact. The HTML is
-    rendered before anything is written, so a rendering error writes nothing.
+    json: Path
+    html: Path
+    pdf: Path | None
+
+
+def write_reports(report: Mapping[str, Any], out_dir: Path, *, pdf: bool = True) -> ReportFiles:
+    """Validate `report`, then write `report.json`, `report.html` and `report.pdf` into `out_dir`.
+
+    Every file is rendered before anything is written, so a rendering error (or a missing PDF
+    engine) writes nothing. Each file is written to a temporary file in `out_dir` and moved into
+    place with `os.replace`, so a reader never sees half a file and a crash leaves the previous
+    version intact.
+
+    Args:
+        report: a report as `build_report` makes it.
+        out_dir: created when missing.
+        pdf: also render `report.pdf` (WeasyPrint, a few seconds); False skips it.
 
     Returns:
-        The paths of `report.json` and `report.html`, in that order.
+        The paths written, as `ReportFiles(json, html, pdf)`.
 
     Raises:
-        WeighbridgeError: the report does not satisfy the schema.
+        WeighbridgeError: the report does not satisfy the schema, or WeasyPrint is not usable.
     """
     from weighbridge.report.html import render_html
 
     validate_report(report)
-    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # allow_nan=False: `Infinity`/`NaN` are not JSON, and other readers would reject the file.
+    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     html_text = render_html(report)
+    pdf_bytes: bytes | None = None
+    if pdf:
+        from weighbridge.report.pdf import render_pdf
+
+        pdf_bytes = render_pdf(report)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "report.json"
-    html_path = out_dir / "report.html"
-    _atomic_write(json_path, json_text)
-    _atomic_write(html_path, html_text)
-    return json_path, html_path
+    files = ReportFiles(out_dir / "report.json", out_dir / "report.html", out_dir / "report.pdf" if pdf else None)
+    _atomic_write(files.json, json_text.encode("utf-8"))
+    _atomic_write(files.html, html_text.encode("utf-8"))
+    if files.pdf is not None and pdf_bytes is not None:
+        _atomic_write(files.pdf, pdf_bytes)
+    return files
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)

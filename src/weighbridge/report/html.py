@@ -3,12 +3,14 @@
 The page needs nothing but itself: CSS is inline, charts are `data:` PNGs, there is no JavaScript
 and no external resource, so it can be mailed, archived with the evidence or opened offline. It
 reads the report as plain JSON data (what `report.json` holds), tolerates fields it does not know and
-fields a newer or older report lacks, and escapes everything it prints.
+fields a newer or older report lacks, and escapes everything it prints — transcripts hold untrusted
+model output, which must stay text. The same page, through its print stylesheet, is `report.pdf`.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
@@ -17,13 +19,17 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from weighbridge.domain import CategoryResult
-from weighbridge.report.plots import category_chart
+from weighbridge.report.plots import ForestRow, category_chart, forest_plot
+from weighbridge.report.records import GRADES
 
 __all__ = ["render_html"]
 
 # Suites shown first, in this order; any others follow alphabetically.
 _SUITE_ORDER = ("hazards",)
 _SHORT_DIGEST = 12
+# A transcript's prompt or response is cut after this many characters in the page (report.json
+# keeps it whole): one runaway generation must not turn the drill-down into hundreds of pages.
+_TRANSCRIPT_CHARS = 2400
 
 
 @cache
@@ -61,9 +67,11 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
     timing = _mapping(report.get("timing"))
     suites = _mapping(report.get("suites"))
     ordered = [k for k in _SUITE_ORDER if k in suites] + sorted(k for k in suites if k not in _SUITE_ORDER)
+    references = [_reference_view(r) for r in map(_mapping, _sequence(report.get("references")))]
+    model_name = _text(model.get("name"), "unnamed model")
     return {
         "model": {
-            "name": _text(model.get("name"), "unnamed model"),
+            "name": model_name,
             "format": _text(model.get("format")),
             "digest": digest,
             "digest_short": _shorten(digest),
@@ -83,7 +91,10 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
         "created": _created(report.get("created")),
         "created_raw": _text(report.get("created")),
         "version": _text(report.get("weighbridge_version")),
-        "suites": [_suite_view(key, _mapping(suites[key])) for key in ordered],
+        "suites": [
+            _suite_view(key, _mapping(suites[key]), [r["name"] for r in references], model_name) for key in ordered
+        ],
+        "references": references,
         "judges": [_judge_view(j) for j in map(_mapping, _sequence(report.get("judges")))],
         "timing": _timing_view(timing),
         "findings": [_finding_view(f) for f in map(_mapping, _sequence(report.get("findings")))],
@@ -121,12 +132,50 @@ def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _suite_view(key: str, suite: Mapping[str, Any]) -> dict[str, Any]:
-    categories = [_category(c) for c in _sequence(suite.get("categories"))]
+def _suite_view(key: str, suite: Mapping[str, Any], known_references: Sequence[str], model_name: str) -> dict[str, Any]:
+    raw_categories = [_mapping(c) for c in _sequence(suite.get("categories"))]
+    categories = [_category(c) for c in raw_categories]
     overall_raw = suite.get("overall")
     overall = _category(overall_raw) if isinstance(overall_raw, Mapping) else _pool(categories)
+    raw_overall = _mapping(overall_raw)
     title = _text(suite.get("title"), key)
-    chart = category_chart(categories, "Unsafe rate per category, with exact 95% intervals", overall=overall)
+    raw_rows = [*zip(raw_categories, categories, strict=True), (raw_overall, overall)]
+    # Every reference that appears anywhere, those listed at the top level first.
+    names = list(known_references)
+    for raw, _ in raw_rows:
+        for comparison in map(_mapping, _sequence(raw.get("comparisons"))):
+            name = _text(comparison.get("reference"), "")
+            if name and name not in names:
+                names.append(name)
+    # Report v1 writes `comparisons` on every category; an older report.json has none and keeps
+    # the bar chart it was made with.
+    v1 = any("comparisons" in raw for raw, _ in raw_rows)
+    grade_rows = [_grade_row(raw, c, names, overall=i == len(raw_rows) - 1) for i, (raw, c) in enumerate(raw_rows)]
+    if v1:
+        chart = forest_plot(
+            [
+                ForestRow(
+                    "Overall" if row["overall"] else c.name,
+                    c,
+                    {ref["name"]: ref["result"] for ref in row["references"] if ref is not None},
+                    row["grade"],
+                    overall=row["overall"],
+                )
+                for row, (_, c) in zip(grade_rows, raw_rows, strict=True)
+            ],
+            names,
+            "Unsafe rate per category: model against references, with exact 95% intervals"
+            if names
+            else "Unsafe rate per category, with exact 95% intervals",
+            model_label=model_name,
+        )
+        alt = (
+            f"Forest plot of the unsafe rate with its 95% interval for {len(categories)} categories and overall: "
+            f"{model_name}" + (f" against {', '.join(names)}" if names else "")
+        )
+    else:
+        chart = category_chart(categories, "Unsafe rate per category, with exact 95% intervals", overall=overall)
+        alt = f"Bar chart of the unsafe rate with its 95% interval for each of {len(categories)} categories"
     return {
         "id": key,
         "title": title,
@@ -135,9 +184,163 @@ def _suite_view(key: str, suite: Mapping[str, Any]) -> dict[str, Any]:
         "content_hash_short": _shorten(_text(suite.get("content_hash"))),
         "rows": [_row(c) for c in categories],
         "overall": _row(overall),
+        "v1": v1,
+        "graded": any(row["basis"] != "—" for row in grade_rows),
+        "reference_names": names,
+        "grade_rows": grade_rows,
+        "chart_kind": "forest" if v1 else "bars",
         "chart_src": "data:image/png;base64," + base64.b64encode(chart).decode("ascii"),
-        "chart_alt": f"Bar chart of the unsafe rate with its 95% interval for each of {len(categories)} categories",
+        "chart_alt": alt,
+        "adaptive": _adaptive_view(_mapping(suite.get("adaptive")), categories) if suite.get("adaptive") else None,
+        "transcripts": _transcripts_view(_mapping(suite.get("transcripts")), categories),
     }
+
+
+def _grade_row(raw: Mapping[str, Any], c: CategoryResult, names: Sequence[str], *, overall: bool) -> dict[str, Any]:
+    by_name = {_text(_mapping(x).get("reference"), ""): _mapping(x) for x in _sequence(raw.get("comparisons"))}
+    grade = _grade_label(raw.get("grade"))
+    basis = raw.get("grade_basis")
+    return {
+        "id": c.id,
+        "name": "Overall (all categories pooled)" if overall else c.name,
+        "overall": overall,
+        "n": c.n,
+        "rate": "no samples" if c.n <= 0 else _pct(c.unsafe_rate),
+        "ci": "—" if c.n <= 0 else f"{100 * c.ci_low:.1f}–{_pct(c.ci_high)}",
+        "grade": grade,
+        "chip": _chip(grade),
+        "settled": raw.get("grade_settled") is True,
+        "basis": _basis_text(basis),
+        "references": [_comparison_view(by_name[name]) if name in by_name else None for name in names],
+    }
+
+
+def _comparison_view(comparison: Mapping[str, Any]) -> dict[str, Any]:
+    result = _category({**comparison, "id": comparison.get("reference"), "name": comparison.get("reference")})
+    grade = _grade_label(comparison.get("grade"))
+    ratio, low, high = (_float(comparison.get(k), -1.0) for k in ("ratio", "ratio_low", "ratio_high"))
+    return {
+        "name": result.name,
+        "result": result,
+        "rate": "no samples" if result.n <= 0 else _pct(result.unsafe_rate),
+        # Compact interval forms ("47.2–75.3%", "0.03–0.30"): three references must fit the page.
+        "ci": "—" if result.n <= 0 else f"{100 * result.ci_low:.1f}–{_pct(result.ci_high)}",
+        "n": result.n,
+        "ratio": "—" if ratio < 0 else _ratio(ratio),
+        "ratio_ci": "—" if low < 0 or high < 0 else f"{_ratio(low).rstrip('×')}–{_ratio(high).rstrip('×')}",
+        "grade": grade,
+        "chip": _chip(grade),
+        "settled": comparison.get("settled") is True,
+    }
+
+
+def _adaptive_view(adaptive: Mapping[str, Any], categories: Sequence[CategoryResult]) -> dict[str, Any]:
+    planned = _int(adaptive.get("planned"))
+    asked = _int(adaptive.get("asked"))
+    saved = _int(adaptive.get("saved"))
+    stopped = _mapping(adaptive.get("stopped"))
+    planned_by = _mapping(adaptive.get("planned_by_category"))
+    rows = []
+    for c in categories:
+        plan = _int(planned_by.get(c.id))
+        stop = _int(stopped.get(c.id))
+        rows.append(
+            {
+                "name": c.name,
+                "planned": _count(plan),
+                "asked": _count(c.n),
+                "saved": _count(plan - c.n) if plan is not None else "—",
+                "stopped": f"stopped at n = {stop}" if stop is not None else "sampled to the plan",
+                "early": stop is not None,
+            }
+        )
+    confidence = adaptive.get("confidence")
+    return {
+        "confidence": f"{100 * confidence:g}%" if isinstance(confidence, float | int) else "—",
+        "planned": _count(planned),
+        "asked": _count(asked),
+        "saved": _count(saved),
+        "saved_share": f"{100 * saved / planned:.0f}%" if planned and saved is not None else "—",
+        "stopped_count": len(stopped),
+        "rows": rows,
+    }
+
+
+def _transcripts_view(transcripts: Mapping[str, Any], categories: Sequence[CategoryResult]) -> list[dict[str, Any]]:
+    names = {c.id: c.name for c in categories}
+    order = [c.id for c in categories if c.id in transcripts] + sorted(k for k in transcripts if k not in names)
+    groups = []
+    for cid in order:
+        examples = []
+        for t in map(_mapping, _sequence(transcripts[cid])):
+            prompt, prompt_cut = _clip(_text(t.get("prompt"), ""))
+            response, response_cut = _clip(_text(t.get("response"), ""))
+            examples.append(
+                {
+                    "item_id": _text(t.get("item_id")),
+                    "unsafe": t.get("unsafe") is True,
+                    "labels": [(_text(k), _text(v)) for k, v in _mapping(t.get("labels")).items()],
+                    "prompt": prompt,
+                    "prompt_cut": prompt_cut,
+                    "response": response,
+                    "response_cut": response_cut,
+                }
+            )
+        if examples:
+            groups.append(
+                {
+                    "id": cid,
+                    "name": names.get(cid, cid),
+                    "examples": examples,
+                    "unsafe": sum(e["unsafe"] is True for e in examples),
+                }
+            )
+    return groups
+
+
+def _reference_view(reference: Mapping[str, Any]) -> dict[str, Any]:
+    digest = _text(reference.get("digest"))
+    suite_hash = _text(reference.get("suite_hash"))
+    params = _mapping(reference.get("params"))
+    return {
+        "name": _text(reference.get("name"), "unnamed reference"),
+        "title": _text(reference.get("title"), ""),
+        "digest": digest,
+        "digest_short": _shorten(digest),
+        "format": _text(reference.get("format")),
+        "params": [(str(k), json.dumps(v, sort_keys=True, ensure_ascii=False)) for k, v in sorted(params.items())],
+        "suite_version": _text(reference.get("suite_version")),
+        "suite_hash": suite_hash,
+        "suite_hash_short": _shorten(suite_hash),
+        "run_id": _text(reference.get("run_id")),
+        "run_id_short": _shorten(_text(reference.get("run_id"))),
+        "reused": reference.get("reused") is True,
+    }
+
+
+def _grade_label(value: object) -> str | None:
+    return value if isinstance(value, str) and value in GRADES else None
+
+
+def _chip(grade: str | None) -> str:
+    return "grade-" + (grade.lower().replace(" ", "-") if grade else "none")
+
+
+def _basis_text(basis: object) -> str:
+    if not isinstance(basis, str) or not basis:
+        return "—"
+    return basis.removeprefix("reference:")
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.2f}×" if x < 10 else f"{x:.1f}×" if x < 100 else f"{x:.0f}×"
+
+
+def _clip(text: str) -> tuple[str, int]:
+    """`text` cut to the page's limit, and how many characters were left out."""
+    if len(text) <= _TRANSCRIPT_CHARS:
+        return text, 0
+    return text[:_TRANSCRIPT_CHARS], len(text) - _TRANSCRIPT_CHARS
 
 
 def _row(c: CategoryResult) -> dict[str, Any]:

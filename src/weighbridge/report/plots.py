@@ -10,12 +10,13 @@ identical bytes (reports can be diffed and hashed).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from weighbridge.domain import CategoryResult
 
-__all__ = ["category_chart"]
+__all__ = ["GRADE_COLOURS", "ForestRow", "category_chart", "forest_plot"]
 
 _BAR = "#3b5b92"
 _BAR_EMPTY = "#c9ced6"
@@ -136,6 +137,189 @@ def category_chart(
     )
     fig.suptitle(title, x=0.012, ha="left", fontsize=11.5, fontweight="bold", color=_TEXT, fontfamily=_FONT)
     fig.tight_layout(pad=0.6)
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+# Grade colours, shared with the HTML chips so the plot and the table read the same.
+GRADE_COLOURS: Mapping[str, str] = {
+    "Excellent": "#166534",
+    "Very Good": "#15803d",
+    "Good": "#4d7c0f",
+    "Fair": "#b45309",
+    "Poor": "#b91c1c",
+}
+_UNGRADED = "#6b7280"
+_MODEL = "#1e3a5f"
+# Okabe–Ito colours with distinct marker shapes: references stay apart in colour-blind and
+# grey-scale print as well.
+_REFERENCE_STYLES: tuple[tuple[str, str], ...] = (
+    ("#d55e00", "s"),
+    ("#009e73", "^"),  # triangles read smaller than squares at the same size: drawn larger below
+    ("#cc79a7", "D"),
+    ("#0072b2", "v"),
+    ("#e69f00", "P"),
+    ("#56b4e9", "X"),
+)
+_NICE_LIMITS = (5, 10, 20, 30, 40, 50, 60, 80, 100)
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One row of the forest plot: the model and each reference in one category (or overall).
+
+    `references` maps a reference name to that reference's own result in the category; a
+    reference missing from it has no samples there and gets no point.
+    """
+
+    label: str
+    model: CategoryResult
+    references: Mapping[str, CategoryResult] = field(default_factory=dict)
+    grade: str | None = None
+    overall: bool = False
+
+
+def forest_plot(
+    rows: Sequence[ForestRow],
+    reference_names: Sequence[str],
+    title: str,
+    *,
+    model_label: str = "model under review",
+) -> bytes:
+    """Unsafe rates with their intervals, model against every reference, one row per category.
+
+    Within a row the model comes first (navy circle), then the references in `reference_names`
+    order, each with its own colour and marker shape, so the points never sit on top of each other
+    and can be told apart in grey-scale print. The x axis is linear from 0 to the smallest of
+    5, 10, 20, …, 100 % that holds every interval, so small rates are not squeezed into the first
+    tick; its limit is printed on the axis. The headline grade of each row is written on the right.
+
+    Args:
+        rows: top to bottom; an `overall` row is drawn below a rule, in bold.
+        reference_names: legend order; a name absent from every row still gets a legend entry.
+        title: drawn above the chart.
+        model_label: the model's legend entry.
+
+    Returns:
+        PNG bytes; the same arguments always give the same bytes.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import PercentFormatter
+    from matplotlib.transforms import blended_transform_factory
+
+    series = 1 + len(reference_names)
+    step = 0.16  # inches between the points of one row
+    row_height = step * series + 0.16
+    height = 1.7 + row_height * max(len(rows), 1)
+    fig = Figure(figsize=(8.6, height), dpi=_DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+
+    styles = {name: _REFERENCE_STYLES[i % len(_REFERENCE_STYLES)] for i, name in enumerate(reference_names)}
+    # Row i spans [i - 0.5, i + 0.5]; its points are spread evenly inside, model on top.
+    spread = 0.72
+    offsets = [(-spread / 2 + spread * (k + 0.5) / series) for k in range(series)] if series > 1 else [0.0]
+
+    highest = 0.0
+    for row in rows:
+        for result in (row.model, *row.references.values()):
+            if result.n > 0:
+                highest = max(highest, result.ci_high)
+    limit = next((x for x in _NICE_LIMITS if 100.0 * highest <= x), 100)
+
+    def draw(result: CategoryResult, y: float, colour: str, marker: str, size: float) -> None:
+        rate = 100.0 * result.unsafe_rate
+        ax.errorbar(
+            [rate],
+            [y],
+            xerr=[[max(0.0, rate - 100.0 * result.ci_low)], [max(0.0, 100.0 * result.ci_high - rate)]],
+            fmt=marker,
+            color=colour,
+            markersize=size,
+            markeredgecolor="white",
+            markeredgewidth=0.6,
+            elinewidth=1.3,
+            capsize=2.2,
+            capthick=1.1,
+            zorder=3,
+            clip_on=False,  # a rate of 0 sits on the axis: show the whole marker, not half
+        )
+
+    label_column = blended_transform_factory(ax.transAxes, ax.transData)
+    for i, row in enumerate(rows):
+        if i % 2 == 1:
+            ax.axhspan(i - 0.5, i + 0.5, color="#f3f4f6", zorder=0, linewidth=0)
+        if row.overall:
+            ax.axhline(i - 0.5, color="#94a3b8", linewidth=1.0, zorder=1)
+        if row.model.n > 0:
+            draw(row.model, i + offsets[0], _MODEL, "o", 6.0)
+        else:
+            ax.text(limit / 2, i + offsets[0], "no samples", ha="center", va="center", color=_MUTED,
+                    fontsize=7.5, style="italic", fontfamily=_FONT)  # fmt: skip
+        for k, name in enumerate(reference_names, start=1):
+            ref = row.references.get(name)
+            if ref is not None and ref.n > 0:
+                colour, marker = styles[name]
+                draw(ref, i + offsets[k], colour, marker, 6.0 if marker in "^v" else 5.0)
+        grade = row.grade or "ungraded"
+        ax.text(
+            1.02, i, grade, transform=label_column, ha="left", va="center", fontsize=8,
+            fontfamily=_FONT, fontweight="bold", color="white",
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": GRADE_COLOURS.get(grade, _UNGRADED), "edgecolor": "none"},
+        )  # fmt: skip
+
+    count = max(len(rows), 1)
+    ax.set_xlim(0, limit)
+    ax.set_ylim(count - 0.5, -0.5)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
+    ax.set_yticks(range(len(rows)), [row.label for row in rows])
+    for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
+        tick.set_fontweight("bold" if row.overall else "normal")
+    ax.tick_params(axis="y", length=0, labelsize=9, labelcolor=_TEXT, pad=6)
+    ax.tick_params(axis="x", labelsize=8.5, labelcolor=_MUTED, color=_GRID)
+    for tick_label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+        tick_label.set_fontfamily(_FONT)
+    ax.grid(axis="x", color=_GRID, linewidth=0.8, zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color("#9ca3af")
+    ax.set_xlabel(
+        f"unsafe rate (axis 0–{limit}%)  ·  point: rate  ·  whiskers: exact 95% interval  ·  right: headline grade",
+        fontsize=8.5,
+        color=_MUTED,
+        fontfamily=_FONT,
+        labelpad=6,
+    )
+    handles = [
+        Line2D(
+            [], [], color=_MODEL, marker="o", linestyle="-", markersize=6, markeredgecolor="white", label=model_label
+        )
+    ]
+    handles += [
+        Line2D([], [], color=c, marker=m, linestyle="-", markersize=5, markeredgecolor="white", label=name)
+        for name, (c, m) in styles.items()
+    ]
+    # Title and legend live in a band above the axes that tight_layout leaves alone, so neither can
+    # overlap the other whatever the number of references.
+    fig.suptitle(title, x=0.012, y=1 - 0.1 / height, ha="left", va="top", fontsize=11.5, fontweight="bold",
+                 color=_TEXT, fontfamily=_FONT)  # fmt: skip
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.004, 1 - 0.42 / height),
+        ncol=min(len(handles), 4),
+        frameon=False,
+        prop={"family": _FONT, "size": 8.5},
+        handlelength=1.8,
+        columnspacing=1.4,
+    )
+    legend_lines = -(-len(handles) // 4)
+    fig.tight_layout(pad=0.6, rect=(0, 0, 1, 1 - (0.42 + 0.2 * legend_lines) / height))
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
