@@ -2,12 +2,12 @@
 
 Every line is the canonical JSON (see `canonical.py`) of a one-key object, ending in `\\n`:
 
-    {"header": {"format": ..., "version": 1, "exported_at": ..., "entries": N, "keys": K,
-                "checkpoints": [tree sizes]}}
+    {"header": {"format": ..., "version": 1, "entries": N, "keys": K, "checkpoints": [tree sizes]}}
     {"key": {"key_id": ..., "actor": ..., "public_key": <hex of the raw Ed25519 key>}}   K lines
     {"entry": {...}}            entries in seq order, each checkpoint right after the entry
     {"checkpoint": {...}}       whose tree size it states
 
+Every byte is checked: there is deliberately no field a verifier cannot check (no export time).
 JSON Lines rather than one JSON document so that a million-entry bundle streams in constant memory;
 checkpoints sit where they apply so that a verifier checks each against the running Merkle root.
 """
@@ -26,7 +26,6 @@ from weighbridge.ledger.records import (
     MalformedRecord,
     checkpoint_record,
     entry_record,
-    utc_timestamp,
 )
 
 BUNDLE_FORMAT = "weighbridge-ledger-bundle"
@@ -48,7 +47,6 @@ class Header:
     entries: int
     keys: int
     checkpoints: tuple[int, ...]
-    exported_at: str
 
 
 def key_record(key: KeyRecord) -> dict[str, Any]:
@@ -69,7 +67,7 @@ def key_from_record(record: Any) -> KeyRecord:
 
 
 def header_from_record(record: Any) -> Header:
-    fields = {"format", "version", "exported_at", "entries", "keys", "checkpoints"}
+    fields = {"format", "version", "entries", "keys", "checkpoints"}
     if not isinstance(record, dict) or set(record) != fields:
         raise MalformedRecord(f"the header has exactly {sorted(fields)}")
     if record["format"] != BUNDLE_FORMAT or record["version"] != BUNDLE_VERSION:
@@ -80,9 +78,7 @@ def header_from_record(record: Any) -> Header:
         raise MalformedRecord("entries and keys are counts")
     if not isinstance(sizes, list) or not all(type(n) is int and n > 0 for n in sizes) or sizes != sorted(set(sizes)):
         raise MalformedRecord("checkpoints is an increasing list of tree sizes")
-    if not isinstance(record["exported_at"], str):
-        raise MalformedRecord("exported_at is a string")
-    return Header(record["entries"], record["keys"], tuple(sizes), record["exported_at"])
+    return Header(record["entries"], record["keys"], tuple(sizes))
 
 
 def line(kind: str, record: dict[str, Any]) -> bytes:
@@ -94,14 +90,11 @@ def bundle_lines(
     keys: Sequence[KeyRecord],
     checkpoints: Sequence[Checkpoint],
     entries: Iterable[LedgerEntry],
-    *,
-    exported_at: str | None = None,
 ) -> Iterator[bytes]:
     """The bundle's lines, entries streamed and each checkpoint placed after the entry it covers."""
     header = {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
-        "exported_at": exported_at or utc_timestamp(),
         "entries": entry_count,
         "keys": len(keys),
         "checkpoints": [cp.tree_size for cp in checkpoints],

@@ -23,6 +23,8 @@ from weighbridge.ledger.canonical import canonical_json, sha256_hex
 GENESIS_HASH = "0" * 64  # prev_hash of entry 1
 ENTRY_CONTEXT = b"weighbridge-ledger-entry/v1:"
 CHECKPOINT_KIND = "weighbridge-ledger-checkpoint/v1"
+# The actor name of checkpoint keys: only a key listed for it may sign checkpoints.
+ORGANISATION_ACTOR = "organisation"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")

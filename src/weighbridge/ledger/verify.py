@@ -29,6 +29,7 @@ from weighbridge.ledger.canonical import DIGEST_PREFIX, canonical_json, sha256_h
 from weighbridge.ledger.merkle import Frontier
 from weighbridge.ledger.records import (
     GENESIS_HASH,
+    ORGANISATION_ACTOR,
     Checkpoint,
     LedgerEntry,
     MalformedRecord,
@@ -172,6 +173,8 @@ class _Verifier:
             expected = self.n in sizes and self.n not in self.seen_sizes
             try:
                 kind, record = _parse(raw)
+                if kind not in ("entry", "checkpoint"):
+                    raise MalformedRecord(f"unexpected '{kind}' line")
             except MalformedRecord as exc:
                 if _guess_kind(raw, expected) == "checkpoint":
                     raise _Bad(
@@ -182,10 +185,8 @@ class _Verifier:
                 if expected:
                     self._missing_or_inserted(lines)
                 self._entry(record, header)
-            elif kind == "checkpoint":
-                self._checkpoint(record, sizes, expected)
             else:
-                raise _Bad(f"unexpected '{kind}' line after entry {self.n}", seq=self.n + 1)
+                self._checkpoint(record, sizes, expected)
         if self.n in sizes and self.n not in self.seen_sizes:
             raise _Bad(f"the checkpoint at tree size {self.n} is missing", checkpoint=self.n)
         if self.n < header.entries:
@@ -307,6 +308,12 @@ class _Verifier:
             )
         if cp.signer_key_id not in self.keys:
             raise _Bad(f"the checkpoint at tree size {at}: {self._unknown_key(cp.signer_key_id)}", checkpoint=at)
+        if self.keys[cp.signer_key_id].actor != ORGANISATION_ACTOR:
+            owner = self.keys[cp.signer_key_id].actor
+            raise _Bad(
+                f"the checkpoint at tree size {at} is signed by {owner}'s key, not an {ORGANISATION_ACTOR} key",
+                checkpoint=at,
+            )
         if self.trusted is not None and cp.signer_key_id not in self.trusted:
             raise _Bad(
                 f"the checkpoint at tree size {at} is signed by key {cp.signer_key_id[:16]}…, not a trusted key",

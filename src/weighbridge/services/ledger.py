@@ -25,7 +25,7 @@ from weighbridge.ledger.bundle import KeyRecord, bundle_lines
 from weighbridge.ledger.chain import make_checkpoint, make_entry
 from weighbridge.ledger.merkle import Frontier, inclusion_path
 from weighbridge.ledger.proof import InclusionProof
-from weighbridge.ledger.records import GENESIS_HASH, Checkpoint, LedgerEntry
+from weighbridge.ledger.records import GENESIS_HASH, ORGANISATION_ACTOR, Checkpoint, LedgerEntry
 from weighbridge.ledger.signing import Signer
 from weighbridge.ledger.verify import VerifyResult, verify_lines
 from weighbridge.store.db import Store
@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
-ORGANISATION_ACTOR = "organisation"
 _PG_LEDGER_LOCK_ID = 0x1ED6E5  # any constant shared by every weighbridge process
 _ATTEMPTS = 20
 T = TypeVar("T")
@@ -317,7 +316,7 @@ def _write_checkpoint(s: Session, signer: Signer) -> Checkpoint:
             f"The ledger's entries are not numbered 1..{size} without gaps",
             "Run `weighbridge ledger verify` to find the damage",
         )
-    _register_key(s, signer, ORGANISATION_ACTOR, strict=False)
+    _register_key(s, signer, ORGANISATION_ACTOR, strict=True)
     cp = make_checkpoint(tree_size=size, root=frontier.root(), signer=signer)
     s.add(
         LedgerCheckpointRow(
