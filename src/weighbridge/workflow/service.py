@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import get_args
 
 from sqlalchemy import func, select
 
 from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.canonical import canonical_json, evidence_digest
+from weighbridge.policy.model import ReleaseType
 from weighbridge.services.audit import record_as
 from weighbridge.services.identity import Actor
 from weighbridge.store.db import Store
@@ -28,6 +30,7 @@ from weighbridge.workflow.clock import Clock, Deadline, Pause, deadline, system_
 from weighbridge.workflow.states import TERMINAL, Action, Event, ReviewStatus, State, check, replay
 
 LEDGER_PREFIX = "review."
+RELEASE_TYPES: tuple[str, ...] = get_args(ReleaseType)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ def act(
     args = dict(detail or {})
     if action is Action.PROPOSE and not (args.get("release") and args.get("rationale")):
         raise WeighbridgeError("A proposal needs a release type and a rationale", "Give --release and --rationale")
+    if action is Action.PROPOSE and args["release"] not in RELEASE_TYPES:
+        raise WeighbridgeError(
+            f"Unknown release type {args['release']!r}", f"Choose one of: {', '.join(RELEASE_TYPES)}"
+        )
     status = view.status
     if action is Action.DECIDE:
         status = _verified_status(store, view)
