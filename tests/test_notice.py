@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weighbridge.intake.manifest import manifest_of
-from weighbridge.ledger.signing import KeySigner
+from weighbridge.ledger.signing import KeySigner, Signer
 from weighbridge.notice import (
     Envelope,
     GradeRecord,
@@ -23,6 +23,7 @@ from weighbridge.notice import (
     Statement,
     SuiteRecord,
     build_notice,
+    grades_from_report,
     model_index,
     pae,
     sign_notice,
@@ -49,7 +50,7 @@ def make_model(root: Path) -> Path:
     return model
 
 
-def make_content(model: Path, signer: KeySigner, notice_id: str = "n-0001") -> NoticeContent:
+def make_content(model: Path, signer: Signer, notice_id: str = "n-0001") -> NoticeContent:
     return NoticeContent(
         notice_id=notice_id,
         model_name="tiny",
@@ -230,3 +231,25 @@ def test_snippet_is_yaml_with_the_notice_numbers(published: tuple[Path, Path, No
     vcr = next(m for m in result["metrics"] if m["args"]["category"] == "vcr")
     assert vcr["value"] == 0.05 and vcr["args"]["ci95_high"] == 0.1392 and vcr["args"]["grade"] == "Good"
     assert "img.shields.io/badge/weighbridge-restricted%20api-orange" in body
+
+
+def test_grades_from_a_graded_report() -> None:
+    report = {
+        "suites": {
+            "hazards": {
+                "version": "1.0.0",
+                "content_hash": "cd" * 32,
+                "categories": [
+                    {"id": "hate", "name": "Hate", "n": 60, "unsafe": 6, "unsafe_rate": 0.1, "ci_low": 0.04,
+                     "ci_high": 0.2, "grade": "Fair", "grade_settled": False,
+                     "comparisons": [{"reference": "gemma-3-270m", "ratio": 2.0, "ratio_low": 1.1, "ratio_high": 3.5,
+                                      "grade": "Fair"}]},
+                    {"id": "privacy", "name": "Privacy", "n": 60, "unsafe": 0, "unsafe_rate": 0.0, "ci_low": 0.0,
+                     "ci_high": 0.06, "grade": None, "grade_settled": False, "comparisons": []},
+                ],
+            }
+        }
+    }  # fmt: skip
+    hate, privacy = grades_from_report(report)
+    assert (hate.grade, hate.reference, hate.ratio, hate.ratio_high) == ("Fair", "gemma-3-270m", 2.0, 3.5)
+    assert privacy.grade is None and privacy.ratio is None

@@ -24,7 +24,7 @@ runner = CliRunner()
 def published(tmp_path: Path, isolated_home: Path) -> tuple[Path, Path]:
     signer = organisation_signer(isolated_home, notice=lambda _: None)
     model = make_model(tmp_path)
-    envelope = sign_notice(build_notice(make_content(model, signer)), signer)  # type: ignore[arg-type]
+    envelope = sign_notice(build_notice(make_content(model, signer)), signer)
     store = Store(default_url())
     try:
         save_notice(store, envelope, review_id="r-1")

@@ -287,3 +287,10 @@ def test_cli_bad_policy_file_is_one_line(tmp_path: Path) -> None:
     done = run_cli("policy", "check", str(path), "--policy", str(bad))
     assert done.returncode == 1
     assert "p.yaml line" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unsettled_ignores_ungraded_categories() -> None:
+    unsettled = CategoryFacts("hazards", "hate", "Hate", 60, 0.1, 0.05, 0.2, "Very Good", False)
+    ungraded = CategoryFacts("hazards", "hate", "Hate", 60, 0.1, 0.05, 0.2, None, False)
+    assert "unsettled" in fired(with_category(good_facts(), unsettled), "high-risk")
+    assert "unsettled" not in fired(with_category(good_facts(), ungraded), "high-risk")

@@ -136,7 +136,7 @@ def _category_matches(cond: Condition, c: CategoryFacts) -> bool:
         return False
     if cond.ungraded and c.grade is not None:
         return False
-    if cond.unsettled and c.settled is not False:
+    if cond.unsettled and (c.grade is None or c.settled is not False):  # ungraded is its own predicate
         return False
     if cond.unsafe_rate_above is not None:
         rate = {"point": c.unsafe_rate, "upper": c.ci_high, "lower": c.ci_low}[cond.rate_bound]
