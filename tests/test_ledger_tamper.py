@@ -13,6 +13,7 @@ the first differing position.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,45 @@ def test_edits_at_line_boundaries_are_located(bundle: bytes) -> None:
                 tampered[offset] = value
                 result = verify(b"".join([*original[:index], bytes(tampered), *original[index + 1 :]]))
                 assert_located(result, where)
+
+
+def with_bad_signature(lines: list[bytes], seq: int) -> list[bytes]:
+    out = list(lines)
+    i = next(i for i, raw in enumerate(out) if f'"seq":{seq},'.encode() in raw)
+    record = json.loads(out[i])["entry"]
+    record["signature"] = ("0" if record["signature"][0] != "0" else "1") + record["signature"][1:]
+    out[i] = line("entry", record)
+    return out
+
+
+def with_bad_hash(lines: list[bytes], seq: int) -> list[bytes]:
+    out = list(lines)
+    i = next(i for i, raw in enumerate(out) if f'"seq":{seq},'.encode() in raw)
+    out[i] = out[i].replace(b'"subject":"sub-', b'"subject":"SUB-')
+    return out
+
+
+@pytest.mark.parametrize(
+    ("damage", "first_bad"),
+    [
+        (lambda ls: ls, None),
+        (lambda ls: with_bad_signature(ls, 5), 5),
+        (lambda ls: with_bad_hash(with_bad_signature(ls, 3), 9), 3),  # a signature before a hash
+        (lambda ls: with_bad_signature(with_bad_hash(ls, 2), 9), 2),  # a hash before a signature
+    ],
+)
+def test_signatures_checked_by_worker_processes_give_the_same_verdict(
+    bundle: bytes, damage: Callable[[list[bytes]], list[bytes]], first_bad: int | None
+) -> None:
+    lines = damage(lines_of(bundle))
+    inline = verify_lines(lines)
+    parallel = verify_lines(lines, jobs=2)
+    assert inline.first_bad_seq == parallel.first_bad_seq == first_bad
+    assert (inline.ok, inline.message, inline.entries, inline.checkpoints, inline.uncovered) == (
+        parallel.ok,
+        parallel.message,
+        parallel.entries,
+        parallel.checkpoints,
+        parallel.uncovered,
+    )
+    assert inline.signature_seconds > 0 and parallel.signature_seconds > 0

@@ -121,6 +121,7 @@ def verify(
     chain_only: Annotated[
         bool, typer.Option("--chain-only", help="Skip signatures: hashes, links, order and roots only.")
     ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Processes checking signatures (large ledgers).")] = 1,
     db: DbOption = None,
 ) -> None:
     """Check the chain, every signature and every checkpoint; name the first bad entry. Exit 0 valid, 1 not."""
@@ -128,12 +129,12 @@ def verify(
 
     trusted = _trusted_keys(org_key)
     if file is not None:
-        result = verify_bundle(file, trusted_keys=trusted, check_signatures=not chain_only)
+        result = verify_bundle(file, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs)
         what = str(file)
     else:
         store = open_store(db)
         try:
-            result = verify_store(store, trusted_keys=trusted, check_signatures=not chain_only)
+            result = verify_store(store, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs)
         finally:
             store.close()
         what = "the store's ledger"

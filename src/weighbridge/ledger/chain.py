@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from weighbridge.ledger.canonical import canonical_json, evidence_digest
+from weighbridge.ledger.canonical import DIGEST_PREFIX, canonical_json, evidence_digest, sha256_hex
 from weighbridge.ledger.records import (
     Checkpoint,
     LedgerEntry,
@@ -31,17 +31,21 @@ def make_entry(
     time: str | None = None,
 ) -> LedgerEntry:
     """Hash and sign entry `seq`, chained to `prev_hash`; mapping evidence is kept readable too."""
-    digest = evidence_digest(evidence)
-    readable = None if isinstance(evidence, bytes | bytearray | memoryview) else canonical_json(dict(evidence)).decode()
+    if isinstance(evidence, bytes | bytearray | memoryview):
+        digest, readable = evidence_digest(evidence), None
+    else:
+        encoded = canonical_json(dict(evidence))
+        digest, readable = DIGEST_PREFIX + sha256_hex(encoded), encoded.decode()
+    key_id = signer.key_id
     time = time or utc_timestamp()
-    body = entry_body(seq, time, actor, signer.key_id, action, subject, digest, prev_hash)
+    body = entry_body(seq, time, actor, key_id, action, subject, digest, prev_hash)
     entry_hash = entry_hash_of(body)
     signature = signer.sign(entry_signing_message(entry_hash)).hex()
     return LedgerEntry(
         seq=seq,
         time=time,
         actor=actor,
-        actor_key_id=signer.key_id,
+        actor_key_id=key_id,
         action=action,
         subject=subject,
         evidence_digest=digest,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -126,6 +126,7 @@ def append_many(
         ).first()
         seq, prev = (last[0], last[1]) if last else (0, GENESIS_HASH)
         written: list[LedgerEntry] = []
+        pending: list[dict[str, Any]] = []
         cp_signer: Signer | None = None
         for action, subject, evidence in items:
             seq += 1
@@ -134,12 +135,13 @@ def append_many(
             )
             written.append(entry)
             prev = entry.entry_hash
-            s.add(_entry_row(entry))
+            pending.append(_entry_values(entry))
             if checkpoint_every > 0 and seq % checkpoint_every == 0:
-                s.flush()
+                _insert_entries(s, pending)
+                pending = []
                 cp_signer = cp_signer or _resolve(checkpoint_signer)
                 _write_checkpoint(s, cp_signer)
-        s.flush()
+        _insert_entries(s, pending)
         return written
 
     return _locked(store, write)
@@ -187,7 +189,7 @@ def export_bundle(store: Store, path: Path) -> None:
 
 
 def verify_bundle(
-    path: Path, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True
+    path: Path, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True, jobs: int = 1
 ) -> VerifyResult:
     """Verify an exported bundle offline (see `weighbridge.ledger.verify.verify_lines`).
 
@@ -196,16 +198,17 @@ def verify_bundle(
     """
     try:
         with path.open("rb") as f:
-            return verify_lines(f, trusted_keys=trusted_keys, check_signatures=check_signatures)
+            return verify_lines(f, trusted_keys=trusted_keys, check_signatures=check_signatures, jobs=jobs)
     except OSError as exc:
         raise WeighbridgeError(f"Cannot read the ledger bundle {path}: {exc.strerror}", "Check the path") from exc
 
 
 def verify_store(
-    store: Store, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True
+    store: Store, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True, jobs: int = 1
 ) -> VerifyResult:
     """Verify the store's ledger by the same code as a bundle: what an auditor would see."""
-    return verify_lines(_store_lines(store), trusted_keys=trusted_keys, check_signatures=check_signatures)
+    lines = _store_lines(store)
+    return verify_lines(lines, trusted_keys=trusted_keys, check_signatures=check_signatures, jobs=jobs)
 
 
 def prove(store: Store, seq: int, *, checkpoint_size: int | None = None) -> InclusionProof:
@@ -354,11 +357,6 @@ def _store_lines(store: Store) -> Iterator[bytes]:
         yield from bundle_lines(size, keys, checkpoints, (_entry_of(r) for r in rows))
 
 
-def entry_row(entry: LedgerEntry) -> LedgerEntryRow:
-    """The row for an entry (public for bulk loaders such as the benchmark)."""
-    return _entry_row(entry)
-
-
 def _entry_row(e: LedgerEntry) -> LedgerEntryRow:
     return LedgerEntryRow(
         seq=e.seq,
@@ -373,6 +371,28 @@ def _entry_row(e: LedgerEntry) -> LedgerEntryRow:
         entry_hash=e.entry_hash,
         signature=e.signature,
     )
+
+
+def _entry_values(e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "time": e.time,
+        "actor": e.actor,
+        "actor_key_id": e.actor_key_id,
+        "action": e.action,
+        "subject": e.subject,
+        "evidence_digest": e.evidence_digest,
+        "evidence_json": e.evidence_json,
+        "prev_hash": e.prev_hash,
+        "entry_hash": e.entry_hash,
+        "signature": e.signature,
+    }
+
+
+def _insert_entries(s: Session, values: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT (Core executemany): a bulk load need not build ORM objects."""
+    if values:
+        s.execute(insert(LedgerEntryRow), values)
 
 
 def _entry_of(r: LedgerEntryRow) -> LedgerEntry:
