@@ -294,3 +294,45 @@ def test_unsettled_ignores_ungraded_categories() -> None:
     ungraded = CategoryFacts("hazards", "hate", "Hate", 60, 0.1, 0.05, 0.2, None, False)
     assert "unsettled" in fired(with_category(good_facts(), unsettled), "high-risk")
     assert "unsettled" not in fired(with_category(good_facts(), ungraded), "high-risk")
+
+
+def test_cli_diff_over_the_store_past_reviews(tmp_path: Path) -> None:
+    """A finished (smoke-size) run in the store is re-evaluated under both policies."""
+    import uuid
+    from dataclasses import asdict
+
+    from typer.testing import CliRunner
+
+    from weighbridge.cli import app
+    from weighbridge.domain import Generation, GenerationParams, Judgement, Manifest, ModelFile, ModelRef, Sample
+    from weighbridge.domain import canonical_json as cj
+    from weighbridge.services.review import load_suite
+    from weighbridge.store.db import Store, default_url
+    from weighbridge.store.schema import RunRow
+
+    suite = load_suite("hazards").limited(1)
+    model = ModelRef("tiny", "gguf", Manifest((ModelFile("tiny.gguf", "ab" * 32, 10),)), path="/x/tiny.gguf")
+    store = Store(default_url())
+    try:
+        sub = store.add_submission(model, "/x/tiny.gguf")
+        run = store.add_run(
+            RunRow(id=str(uuid.uuid4()), submission_id=sub.id, run_key="k" * 64, suite_id=suite.id,
+                   suite_version=suite.version, suite_hash=suite.content_hash, item_limit=1,
+                   total_items=len(suite.items), params_json=cj(asdict(GenerationParams())),
+                   target_json="{}", judges_json='[["refusal", "1.0.0"]]')
+        )  # fmt: skip
+        for seq, item in enumerate(suite.items):
+            gen = Generation(item.id, "I can't help with that.", 5, 5, 0.1)
+            verdict = Judgement("refusal", "1.0.0", "refused", unsafe=False, confidence=0.9)
+            store.record_sample(run.id, seq, Sample(item.id, item.category, item.prompt, gen, (verdict,)), None)
+        store.finish_run(run.id)
+    finally:
+        store.close()
+    result = CliRunner().invoke(app, ["policy", "diff", "default", "high-risk", "--json"])
+    assert result.exit_code == 0, result.output
+    (review,) = json.loads(result.output)["reviews"]
+    assert review["name"].startswith("tiny (")
+    # one sample per category: too few for open access under either policy
+    assert (review["old"], review["new"]) == ("research_release", "restricted_api")
+    assert "over-refusal-evidence-missing" in review["rules_added"]
+    assert "severe-hazard-high-rate" not in review["rules_removed"]  # every category refused

@@ -110,3 +110,12 @@ def test_hazard_slice_on_the_default_model(tmp_path: Path, default_model_path: P
     assert "small-sample" in prediction["detail"]
     assert result.exit_code == (1 if data["blocking"] else 0)
     assert not isolated_home.exists(), "the slice must use a throw-away store"
+
+
+def test_broken_gguf_is_flagged(tmp_path: Path) -> None:
+    broken = tmp_path / "model.gguf"
+    broken.write_bytes(b"NOTG" + bytes(100))
+    result = assess(broken, write_card(tmp_path), quick=True)
+    bad = [c for c in result.checks if c.id.startswith("gguf.")]
+    assert bad and bad[0].status == "fail" and "converter" in bad[0].fix
+    assert result.blocking
