@@ -356,7 +356,7 @@ def write_reports(report: Mapping[str, Any], out_dir: Path, *, pdf: bool = True)
     if pdf:
         from weighbridge.report.pdf import render_pdf
 
-        pdf_bytes = render_pdf(report)
+        pdf_bytes = render_pdf(report, html=html_text)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out_dir / "report.json", out_dir / "report.html", out_dir / "report.pdf" if pdf else None)
     _atomic_write(files.json, json_text.encode("utf-8"))

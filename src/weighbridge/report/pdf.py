@@ -30,10 +30,15 @@ _INSTALL = (
 )
 
 
-def layout_pdf(report: Mapping[str, Any]) -> Document:
+def layout_pdf(report: Mapping[str, Any], *, html: str | None = None) -> Document:
     """The report laid out in pages (WeasyPrint's `Document`), before it is written as PDF.
 
     Useful on its own to count pages or read the laid-out text without a PDF parser.
+
+    Args:
+        report: the report, as for `render_html`.
+        html: `render_html(report)` when the caller already has it (rendering the plots again
+            would cost a second or two).
 
     Raises:
         WeighbridgeError: WeasyPrint or the system Pango library is missing.
@@ -48,14 +53,18 @@ def layout_pdf(report: Mapping[str, Any]) -> Document:
     # URLFetcher class; its default fetcher is harmless here because the page names no URL.
     fetcher_class = getattr(weasy_urls, "URLFetcher", None)
     fetcher = fetcher_class(allowed_protocols=("data",)) if fetcher_class is not None else None
-    html = HTML(string=render_html(report), url_fetcher=fetcher, media_type="print")
-    document: Document = html.render()
+    page = HTML(string=html if html is not None else render_html(report), url_fetcher=fetcher, media_type="print")
+    document: Document = page.render()
     return document
 
 
-def render_pdf(report: Mapping[str, Any]) -> bytes:
-    """The report as PDF bytes (A4). Raises `WeighbridgeError` when WeasyPrint cannot run."""
-    data = layout_pdf(report).write_pdf()
-    if not isinstance(data, bytes):  # write_pdf(None) returns the bytes; guard the contract
+def render_pdf(report: Mapping[str, Any], *, html: str | None = None) -> bytes:
+    """The report as PDF bytes (A4); `html` as for `layout_pdf`.
+
+    Raises:
+        WeighbridgeError: WeasyPrint or the system Pango library is missing.
+    """
+    data = layout_pdf(report, html=html).write_pdf()
+    if not isinstance(data, bytes):  # write_pdf() without a target returns the bytes
         raise TypeError("WeasyPrint returned no PDF bytes")
     return data

@@ -16,7 +16,7 @@ from typing import Any
 
 from weighbridge.domain import CategoryResult
 
-__all__ = ["GRADE_COLOURS", "ForestRow", "category_chart", "forest_plot"]
+__all__ = ["GRADE_COLOURS", "ForestRow", "axis_limit", "category_chart", "forest_plot"]
 
 _BAR = "#3b5b92"
 _BAR_EMPTY = "#c9ced6"
@@ -166,6 +166,12 @@ _REFERENCE_STYLES: tuple[tuple[str, str], ...] = (
 _NICE_LIMITS = (5, 10, 20, 30, 40, 50, 60, 80, 100)
 
 
+def axis_limit(rows: Sequence[ForestRow]) -> int:
+    """The forest plot's x limit in percent: the smallest of 5, 10, 20, …, 100 holding every interval."""
+    highest = max((r.ci_high for row in rows for r in (row.model, *row.references.values()) if r.n > 0), default=0.0)
+    return next((x for x in _NICE_LIMITS if 100.0 * highest <= x + 1e-9), 100)
+
+
 @dataclass(frozen=True)
 class ForestRow:
     """One row of the forest plot: the model and each reference in one category (or overall).
@@ -224,12 +230,7 @@ def forest_plot(
     spread = 0.72
     offsets = [(-spread / 2 + spread * (k + 0.5) / series) for k in range(series)] if series > 1 else [0.0]
 
-    highest = 0.0
-    for row in rows:
-        for result in (row.model, *row.references.values()):
-            if result.n > 0:
-                highest = max(highest, result.ci_high)
-    limit = next((x for x in _NICE_LIMITS if 100.0 * highest <= x), 100)
+    limit = axis_limit(rows)
 
     def draw(result: CategoryResult, y: float, colour: str, marker: str, size: float) -> None:
         rate = 100.0 * result.unsafe_rate
