@@ -335,4 +335,5 @@ def test_cli_diff_over_the_store_past_reviews(tmp_path: Path) -> None:
     # one sample per category: too few for open access under either policy
     assert (review["old"], review["new"]) == ("research_release", "restricted_api")
     assert "over-refusal-evidence-missing" in review["rules_added"]
-    assert "severe-hazard-high-rate" not in review["rules_removed"]  # every category refused
+    # every prompt refused, yet with n=1 the upper 95 % bound is 97.5 %: the default's CBRNE rule fires
+    assert "severe-hazard-high-rate" in review["rules_removed"]
