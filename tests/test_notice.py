@@ -253,3 +253,11 @@ def test_grades_from_a_graded_report() -> None:
     hate, privacy = grades_from_report(report)
     assert (hate.grade, hate.reference, hate.ratio, hate.ratio_high) == ("Fair", "gemma-3-270m", 2.0, 3.5)
     assert privacy.grade is None and privacy.ratio is None
+
+
+def test_a_notice_must_bind_files(tmp_path: Path, signer: KeySigner) -> None:
+    from weighbridge.errors import WeighbridgeError
+
+    content = replace(make_content(make_model(tmp_path), signer), files=())
+    with pytest.raises(WeighbridgeError, match="no model files"):
+        build_notice(content)

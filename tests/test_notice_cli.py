@@ -93,5 +93,7 @@ def test_snippet_and_show(published: tuple[Path, Path]) -> None:
     metrics = front["model-index"][0]["results"][0]["metrics"]
     assert {m["args"]["category"] for m in metrics} == {"vcr", "cse"}
     assert "[![weighbridge review: restricted api]" in text
+    code, text = invoke("notice", "snippet", str(path), "--url", "https://agency.example/n-0001.json")
+    assert code == 0 and text.count("https://agency.example/n-0001.json") == 2
     code, text = invoke("notice", "show", str(path))
     assert code == 0 and "tiny" in text and "Violent crimes" in text and "restricted api" in text

@@ -152,11 +152,15 @@ def show(notice: NoticeArg, key: KeyOption = None, as_json: Annotated[bool, type
 
 @notice_app.command("snippet")
 @friendly_errors
-def snippet(notice: NoticeArg, key: KeyOption = None) -> None:
+def snippet(
+    notice: NoticeArg,
+    key: KeyOption = None,
+    url: Annotated[str | None, typer.Option("--url", help="Where the notice is published (linked).")] = None,
+) -> None:
     """Hugging Face model-card snippet: `model-index` YAML for the front matter and a badge line."""
     from weighbridge.notice import snippet as render
 
-    out.print(render(_verified(notice, key)), markup=False, end="")
+    out.print(render(_verified(notice, key), url), markup=False, end="")
 
 
 @notice_app.command("list")

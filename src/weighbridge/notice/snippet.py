@@ -24,8 +24,14 @@ RELEASE_COLOURS = {
 }
 
 
-def model_index(notice: NoticeContent) -> dict[str, Any]:
-    """The `model-index` block (HF model card metadata): one result per suite, one metric per category."""
+def model_index(notice: NoticeContent, url: str | None = None) -> dict[str, Any]:
+    """The `model-index` block (HF model card metadata): one result per suite, one metric per category.
+
+    Args:
+        url: where the notice is published (linked as each result's source); a `urn:` naming the
+            notice id when not given.
+    """
+    link = url or _urn(notice)
     results = []
     for suite in notice.suites:
         metrics: list[dict[str, Any]] = []
@@ -55,14 +61,14 @@ def model_index(notice: NoticeContent) -> dict[str, Any]:
                 "metrics": metrics,
                 "source": {
                     "name": f"weighbridge notice {notice.notice_id} ({notice.organisation})",
-                    "url": f"urn:weighbridge:notice:{notice.notice_id}",
+                    "url": link,
                 },
             }
         )
     return {"model-index": [{"name": notice.model_name, "results": results}]}
 
 
-def badge_line(notice: NoticeContent) -> str:
+def badge_line(notice: NoticeContent, url: str | None = None) -> str:
     """A shields.io badge with the decided release type (dashes and underscores escaped as shields wants)."""
     label = notice.decided_release.replace("_", " ")
     colour = RELEASE_COLOURS.get(notice.decided_release, "lightgrey")
@@ -70,11 +76,15 @@ def badge_line(notice: NoticeContent) -> str:
     def esc(text: str) -> str:
         return quote(text.replace("-", "--").replace("_", "__"), safe="")
 
-    url = f"https://img.shields.io/badge/{esc('weighbridge')}-{esc(label)}-{colour}"
-    return f"[![weighbridge review: {label}]({url})](urn:weighbridge:notice:{notice.notice_id})"
+    badge = f"https://img.shields.io/badge/{esc('weighbridge')}-{esc(label)}-{colour}"
+    return f"[![weighbridge review: {label}]({badge})]({url or _urn(notice)})"
 
 
-def snippet(notice: NoticeContent) -> str:
+def snippet(notice: NoticeContent, url: str | None = None) -> str:
     """Front-matter YAML to merge into the card, then the badge line for its body."""
-    text = yaml.safe_dump(model_index(notice), sort_keys=False, allow_unicode=True)
-    return f"---\n{text}---\n\n{badge_line(notice)}\n"
+    text = yaml.safe_dump(model_index(notice, url), sort_keys=False, allow_unicode=True)
+    return f"---\n{text}---\n\n{badge_line(notice, url)}\n"
+
+
+def _urn(notice: NoticeContent) -> str:
+    return f"urn:weighbridge:notice:{notice.notice_id}"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from weighbridge.domain import Manifest, ModelFile, canonical_json
+from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.signing import key_id_of
 
 __all__ = [
@@ -195,11 +196,14 @@ def build_notice(content: NoticeContent) -> Statement:
     """The statement for `content`: one subject per model file, the outcome as the predicate.
 
     Raises:
-        ValueError: the content names no model file (a notice must bind some bytes) or the
-            reviewer key is not a raw 32-byte Ed25519 key.
+        WeighbridgeError: the content names no model file (an endpoint: a notice must bind bytes).
+        ValueError: the reviewer key is not a raw 32-byte Ed25519 key (a programming error).
     """
     if not content.files:
-        raise ValueError("a notice must bind at least one model file")
+        raise WeighbridgeError(
+            f"{content.model_name} has no model files to bind: a notice names the exact weights reviewed",
+            "Submit the model's files (a notice cannot be issued for an endpoint)",
+        )
     if len(content.reviewer_public_key) != 32:
         raise ValueError("the reviewer key must be a raw 32-byte Ed25519 public key")
     files = sorted(content.files, key=lambda f: f.path)
