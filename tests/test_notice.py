@@ -261,3 +261,12 @@ def test_a_notice_must_bind_files(tmp_path: Path, signer: KeySigner) -> None:
     content = replace(make_content(make_model(tmp_path), signer), files=())
     with pytest.raises(WeighbridgeError, match="no model files"):
         build_notice(content)
+
+
+def test_inconsistent_signed_notice_is_reported(tmp_path: Path, signer: KeySigner) -> None:
+    """Even correctly signed, a statement whose subject and file list disagree is not valid."""
+    statement = build_notice(make_content(make_model(tmp_path), signer))
+    lying = Statement((("weights.gguf", "00" * 32),), statement.predicate)
+    path = write_notice(sign_notice(lying, signer), tmp_path)
+    result = verify_notice(path, trusted_keys=[signer.public_key])
+    assert [p.message for p in result.problems] == ["The notice's subject list and its model files disagree"]

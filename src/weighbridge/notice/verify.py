@@ -95,10 +95,11 @@ def verify_notice(
     if problem is not None:
         return NoticeVerification((problem,))
     try:
-        notice = Statement.from_payload(envelope.payload).content()
+        statement = Statement.from_payload(envelope.payload)
+        notice = statement.content()
     except StatementError as exc:
         return NoticeVerification((NoticeProblem("payload", f"The signed payload is not a valid notice: {exc}"),))
-    problems: list[NoticeProblem] = []
+    problems: list[NoticeProblem] = _consistency(statement, notice)
     if notice.reviewer_key_id != key_id:
         problems.append(NoticeProblem("payload", "The notice names a reviewer key other than the one that signed it"))
 
@@ -170,6 +171,17 @@ def check_model_files(notice: NoticeContent, model_path: Path) -> list[NoticePro
             )
     if not problems and Manifest(tuple(actual.values())).digest != notice.manifest_digest:
         problems.append(NoticeProblem("file_mismatch", "The model files do not add up to the notice's manifest digest"))
+    return problems
+
+
+def _consistency(statement: Statement, notice: NoticeContent) -> list[NoticeProblem]:
+    """A signed notice whose parts disagree was issued wrongly; say so rather than pick one part."""
+    problems = []
+    files = sorted((f.path, f.sha256) for f in notice.files)
+    if sorted(statement.subject) != files:
+        problems.append(NoticeProblem("payload", "The notice's subject list and its model files disagree"))
+    if statement.predicate["model"].get("manifest_digest") != notice.manifest_digest:
+        problems.append(NoticeProblem("payload", "The notice's manifest digest does not match its own file list"))
     return problems
 
 
