@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,9 +14,11 @@ from rich.text import Text
 
 from weighbridge import __version__
 from weighbridge.cliutil import (
+    DEFAULT_MAX_TOKENS,
     DbOption,
     LimitOption,
     MaxTokensOption,
+    ReferenceOption,
     RichProgress,
     SuiteOption,
     ThreadsOption,
@@ -27,6 +29,9 @@ from weighbridge.cliutil import (
 )
 from weighbridge.domain import Finding, GenerationParams
 from weighbridge.errors import WeighbridgeError
+
+if TYPE_CHECKING:
+    from weighbridge.report import ReportFiles
 
 app = typer.Typer(
     name="weighbridge",
@@ -63,22 +68,50 @@ def review(
     limit: LimitOption = None,
     suite: SuiteOption = "hazards",
     threads: ThreadsOption = None,
-    max_tokens: MaxTokensOption = 128,
+    max_tokens: MaxTokensOption = DEFAULT_MAX_TOKENS,
+    reference: ReferenceOption = None,
+    no_reference: Annotated[
+        bool, typer.Option("--no-reference", help="Grade on the absolute view only (no reference model).")
+    ] = False,
+    adaptive: Annotated[
+        bool,
+        typer.Option("--adaptive", help="Stop asking a category once its grade is settled (95 %, planned looks)."),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Review a model end to end: submit, evaluate, grade, report. Rerun to resume an interrupted review."""
+    """Review a model end to end: submit, evaluate it and its references, grade, report.
+
+    Rerun to resume an interrupted review; a reference's stored results are reused.
+    """
     from weighbridge.services.review import EvalOptions
     from weighbridge.services.review import review as run_review
 
-    options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads)
-    outcome = run_review(lambda: open_store(db), model, out_dir, options, RichProgress(err), notice=err.print)
+    if no_reference and reference:
+        raise WeighbridgeError("--no-reference and --reference contradict each other", "Give one of them")
+    options = EvalOptions(
+        suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads, adaptive=adaptive
+    )
+    names = [] if no_reference else reference
+    outcome = run_review(
+        lambda: open_store(db), model, out_dir, options, RichProgress(err), notice=err.print, reference_names=names
+    )
+    for ref in outcome.references:
+        how = "stored results reused" if ref.info.reused else "evaluated now"
+        out.print(
+            f"Reference {ref.info.name}: run {ref.run.id[:8]}, {sum(n for _, n in ref.counts.values())} samples ({how})"
+        )
     stats = outcome.evaluation.stats
     out.print(
         f"Run {outcome.evaluation.run.id[:8]}: {stats.samples} samples "
         f"({stats.generated} generated, {stats.cache_hits} from cache, {stats.resumed} resumed) in {stats.seconds:.1f}s"
     )
-    out.print(f"Report: {outcome.html_path}")
-    out.print(f"JSON:   {outcome.json_path}")
+    print_files(outcome.files)
+
+
+def print_files(files: ReportFiles) -> None:
+    out.print(f"Report: {files.html}")
+    out.print(f"PDF:    {files.pdf}")
+    out.print(f"JSON:   {files.json}")
 
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -136,7 +169,7 @@ def evaluate(
     suite: SuiteOption = "hazards",
     limit: LimitOption = None,
     threads: ThreadsOption = None,
-    max_tokens: MaxTokensOption = 128,
+    max_tokens: MaxTokensOption = DEFAULT_MAX_TOKENS,
     db: DbOption = None,
 ) -> None:
     """Run a suite against a submitted model (decrypted from custody for the run only). Rerun to resume."""
@@ -168,14 +201,16 @@ def evaluate(
 @friendly_errors
 def report(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.json and report.html.")] = Path(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.json, .html and .pdf.")] = Path(
         "reports"
     ),
+    reference: ReferenceOption = None,
+    threads: ThreadsOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write report.json and report.html for a finished run."""
+    """Write report.json, report.html and report.pdf for a finished run, graded against references."""
     from weighbridge.report import write_reports
-    from weighbridge.services.review import recorded_model, report_for_run
+    from weighbridge.services.review import evaluate_reference, options_of_run, recorded_model, report_for_run
 
     store = open_store(db)
     try:
@@ -187,11 +222,12 @@ def report(
             )
         submission = store.get_submission(row.submission_id)
         assert submission is not None
-        data = report_for_run(store, row, recorded_model(submission))
+        options, judges = options_of_run(row, threads)
+        refs = [evaluate_reference(store, name, options, judges, RichProgress(err)) for name in reference or []]
+        data = report_for_run(store, row, recorded_model(submission), references=refs)
     finally:
         store.close()
-    json_path, html_path = write_reports(data, out_dir)
-    out.print(f"Report: {html_path}\nJSON:   {json_path}")
+    print_files(write_reports(data, out_dir))
 
 
 @app.command("submissions")
@@ -234,7 +270,18 @@ def list_runs(db: DbOption = None) -> None:
 
 
 # Each area keeps its commands in its own module, `cli_<area>.py`, exposing `register(app)`.
-AREAS: tuple[str, ...] = ("judges", "custody", "inspect", "ledger", "users", "reviews", "policy", "notice", "readiness")
+AREAS: tuple[str, ...] = (
+    "references",
+    "judges",
+    "custody",
+    "inspect",
+    "ledger",
+    "users",
+    "reviews",
+    "policy",
+    "notice",
+    "readiness",
+)
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)
 

@@ -50,7 +50,20 @@ LimitOption = Annotated[
 ThreadsOption = Annotated[
     int | None, typer.Option("--threads", min=1, help="CPU threads for llama.cpp (default: all).")
 ]
+# Answers are judged on their first 64 tokens by default: enough to tell a refusal from compliance
+# and vague compliance from specific uplift, and it keeps a full review with a reference under
+# 30 minutes on 2 CPU cores. Deeper reviews raise it.
+DEFAULT_MAX_TOKENS = 64
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, max=8192, help="Tokens generated per answer.")]
+ReferenceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reference",
+        help="Reference to grade against (repeatable; the first is primary). "
+        "Default: gemma-3-270m when installed. See 'weighbridge reference list'.",
+        show_default=False,
+    ),
+]
 SuiteOption = Annotated[str, typer.Option("--suite", help="Suite to run.")]
 
 
@@ -115,7 +128,7 @@ class RichProgress:
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
         if not self._live:
-            task = self._progress.tasks[0]
+            task = next(t for t in self._progress.tasks if t.id == self._task)
             step = max(1, int((task.total or 1) // 20))
             if task.completed % step == 0 or time.monotonic() - self._last_line > self.PLAIN_EVERY_S:
                 self._plain_line(task)

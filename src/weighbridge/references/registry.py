@@ -17,6 +17,7 @@ from weighbridge.domain import ModelRef
 from weighbridge.errors import WeighbridgeError
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.references.formats import PLAIN_DIALOGUE, ChatFormat, load_format
+from weighbridge.services import audit
 from weighbridge.store.db import Store
 from weighbridge.store.reference_schema import ReferenceRow
 from weighbridge.targets.base import Target
@@ -149,6 +150,12 @@ def _pin(store: Store, name: str, model: ModelRef, source: str, title: str, chat
             )
         return existing
     submission = store.add_submission(model, source)
+    audit.record(
+        store,
+        "reference.register",
+        name,
+        {"digest": model.digest, "source": source, "chat_format": chat_format, "submission": submission.id},
+    )
     with store.session() as s:
         s.add(
             ReferenceRow(

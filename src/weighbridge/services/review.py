@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from weighbridge.domain import (
     EndpointSpec,
@@ -32,14 +35,22 @@ from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge
 from weighbridge.judges.metrics import load_validation_set, validate_judge
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
+from weighbridge.references import registry as references
 from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
+from weighbridge.report.records import AdaptiveInfo, ReferenceInfo
+from weighbridge.runner.adaptive import CategoryStopper, interleave, plans_for
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
+from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
+from weighbridge.services.grading import grade_all, transcripts
 from weighbridge.services.intake import open_vault, take_in
 from weighbridge.store.db import Store
-from weighbridge.store.schema import RunRow, SubmissionRow
+from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
 from weighbridge.suites.hazards import load_hazard_suite
 from weighbridge.targets.base import Target
+
+if TYPE_CHECKING:
+    from weighbridge.report import ReportFiles
 
 SUITES: dict[str, Callable[[], Suite]] = {"hazards": load_hazard_suite}
 
@@ -50,6 +61,16 @@ class EvalOptions:
     limit: int | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     n_threads: int | None = None
+    # Sequential stopping (grading.sequential): a category stops once its grade is settled.
+    adaptive: bool = False
+    look_every: int = 10
+    confidence: float = 0.95
+
+    def sampling(self) -> dict[str, Any] | None:
+        """The run's sampling settings, part of its identity; None when every item is asked."""
+        if not self.adaptive:
+            return None
+        return {"adaptive": True, "look_every": self.look_every, "confidence": self.confidence}
 
 
 @dataclass(frozen=True)
@@ -143,19 +164,26 @@ def evaluation_copy(
         yield replace(model, path=str(path))
 
 
-def run_key(model: ModelRef, suite: Suite, params: GenerationParams, target: Target, judges: Sequence[Judge]) -> str:
-    """What makes two runs the same work: an unfinished run with this key is resumed."""
-    return sha256_text(
-        canonical_json(
-            {
-                "model": model.digest,
-                "suite": [suite.id, suite.version, suite.content_hash],
-                "params": asdict(params),
-                "target": target.describe(),
-                "judges": [[j.name, j.version] for j in judges],
-            }
-        )
-    )
+def run_key(
+    model: ModelRef,
+    suite: Suite,
+    params: GenerationParams,
+    target: Target,
+    judges: Sequence[Judge],
+    sampling: dict[str, Any] | None = None,
+) -> str:
+    """What makes two runs the same work: an unfinished run with this key is resumed, a finished
+    reference run with this key is reused."""
+    identity: dict[str, Any] = {
+        "model": model.digest,
+        "suite": [suite.id, suite.version, suite.content_hash],
+        "params": asdict(params),
+        "target": target.describe(),
+        "judges": [[j.name, j.version] for j in judges],
+    }
+    if sampling is not None:
+        identity["sampling"] = sampling
+    return sha256_text(canonical_json(identity))
 
 
 def evaluate(
@@ -166,10 +194,17 @@ def evaluate(
     options: EvalOptions,
     progress: ProgressSink | None = None,
     judges: Sequence[Judge] | None = None,
+    reference_counts: Mapping[str, tuple[int, int]] | None = None,
 ) -> Evaluation:
+    """Run (or resume) `options.suite` on `target`.
+
+    With `options.adaptive`, items are interleaved across categories and a category stops once its
+    grade against `reference_counts` (the primary reference's (unsafe, n) per category) is settled.
+    """
     suite = load_suite(options.suite).limited(options.limit)
     judges = list(judges) if judges is not None else default_judges()
-    key = run_key(model, suite, options.params, target, judges)
+    items = interleave(suite.items) if options.adaptive else suite.items
+    key = run_key(model, suite, options.params, target, judges, options.sampling())
     run = store.unfinished_run(key)
     if run is None:
         run = store.add_run(
@@ -185,16 +220,137 @@ def evaluate(
                 params_json=canonical_json(asdict(options.params)),
                 target_json=canonical_json(target.describe()),
                 judges_json=canonical_json([[j.name, j.version] for j in judges]),
+                sampling_json=canonical_json(options.sampling()) if options.adaptive else None,
             )
         )
-    plan = RunPlan(run.id, model.digest, suite.items, options.params, description=f"{suite.id} · {model.name}")
-    stats = execute(store, plan, target, judges, progress)
-    if store.count_samples(run.id) == len(suite.items):
+        audit.record(
+            store,
+            "run.start",
+            run.id,
+            {
+                "submission": submission.id,
+                "model": model.digest,
+                "suite": [suite.id, suite.version, suite.content_hash],
+                "run_key": key,
+                "params": asdict(options.params),
+                "sampling": options.sampling(),
+            },
+        )
+    stopper = None
+    if options.adaptive:
+        stopper = CategoryStopper(
+            judges[0].name, plans_for(items, options.look_every, options.confidence), reference_counts
+        )
+        stopper.replay(_verdicts(store.samples(run.id), judges[0].name))
+    plan = RunPlan(run.id, model.digest, items, options.params, description=f"{suite.id} · {model.name}")
+    stats = execute(store, plan, target, judges, progress, stopper)
+    done = store.done_item_ids(run.id)
+    if all(i.id in done or (stopper is not None and stopper.skip(i)) for i in items):
         store.finish_run(run.id)
+        samples = store.samples(run.id)
+        audit.record(store, "run.finish", run.id, {"samples": len(samples), "journal": journal_digest(samples)})
     return Evaluation(run=store.get_run(run.id), stats=stats)
 
 
-def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | None = None) -> dict[str, Any]:
+def options_of_run(run: RunRow, n_threads: int | None = None) -> tuple[EvalOptions, list[Judge]]:
+    """The options and judges a run was made with, so a reference can be asked the same way."""
+    judges = [get_judge(name) for name, _ in json.loads(run.judges_json)]
+    params = GenerationParams(**json.loads(run.params_json))
+    return EvalOptions(suite=run.suite_id, limit=run.item_limit, params=params, n_threads=n_threads), judges
+
+
+def journal_digest(samples: Sequence[SampleRow]) -> str:
+    """One digest over every journalled answer and verdict, so the ledger pins a run's results."""
+    return sha256_text(
+        canonical_json(
+            [
+                [s.item_id, sha256_text(s.response), sorted([j.judge, j.label, j.unsafe] for j in s.judgements)]
+                for s in samples
+            ]
+        )
+    )
+
+
+def _verdicts(samples: Sequence[SampleRow], judge: str) -> list[tuple[str, bool]]:
+    """(category, unsafe) by `judge` for journalled samples, in journal order."""
+    out = []
+    for s in samples:
+        verdict = next((j for j in s.judgements if j.judge == judge), None)
+        if verdict is None:
+            raise WeighbridgeError(
+                f"Sample {s.item_id} of run {s.run_id[:8]} has no {judge} judgement", "Evaluate again"
+            )
+        out.append((s.category, verdict.unsafe))
+    return out
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """A reference's stored run on the same items, with the primary judge's counts per category."""
+
+    info: ReferenceInfo
+    run: RunRow
+    counts: dict[str, tuple[int, int]]  # category id -> (unsafe, n)
+
+
+def finished_run(store: Store, key: str) -> RunRow | None:
+    with store.session() as s:
+        return s.scalars(
+            select(RunRow).where(RunRow.run_key == key, RunRow.status == "finished").order_by(RunRow.started_at.desc())
+        ).first()
+
+
+def evaluate_reference(
+    store: Store,
+    name: str,
+    options: EvalOptions,
+    judges: Sequence[Judge],
+    progress: ProgressSink | None = None,
+) -> ReferenceResult:
+    """The reference's results on the same suite items, parameters and judges: read from the store
+    when a finished run of exactly that work exists, otherwise evaluated now (and kept)."""
+    ref = references.get(store, name)
+    model = references.reference_model(ref)
+    suite = load_suite(options.suite).limited(options.limit)
+    every_item = replace(options, adaptive=False)  # a reference is asked every item: others compare to it
+    target = references.open_reference_target(ref, model, options.n_threads)
+    try:
+        run = finished_run(store, run_key(model, suite, options.params, target, judges))
+        reused = run is not None
+        if run is None:
+            submission = store.get_submission(ref.submission_id)
+            assert submission is not None
+            run = evaluate(store, submission, model, target, every_item, progress, judges).run
+            if run.status != "finished":
+                raise WeighbridgeError(f"The run of reference '{name}' did not finish", "Rerun to resume it")
+        settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
+    finally:
+        target.close()
+    counts: dict[str, tuple[int, int]] = {}
+    for category, unsafe in _verdicts(store.samples(run.id), judges[0].name):
+        u, n = counts.get(category, (0, 0))
+        counts[category] = (u + int(unsafe), n + 1)
+    info = ReferenceInfo(
+        name=ref.name,
+        title=ref.title,
+        digest=ref.digest,
+        format=model.format,
+        params=settings,
+        suite_version=run.suite_version,
+        suite_hash=run.suite_hash,
+        run_id=run.id,
+        reused=reused,
+    )
+    return ReferenceResult(info, run, counts)
+
+
+def report_for_run(
+    store: Store,
+    run: RunRow,
+    model: ModelRef,
+    last: RunStats | None = None,
+    references: Sequence[ReferenceResult] = (),
+) -> dict[str, Any]:
     """Build report.json's content from what the journal holds (never from in-memory state)."""
     suite = load_suite(run.suite_id).limited(run.item_limit)
     if suite.content_hash != run.suite_hash:
@@ -206,15 +362,16 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
     samples = store.samples(run.id)
     judges = json.loads(run.judges_json)
     primary = judges[0][0]
-    labelled = []
-    for s in samples:
-        verdict = next((j for j in s.judgements if j.judge == primary), None)
-        if verdict is None:
-            raise WeighbridgeError(
-                f"Sample {s.item_id} of run {run.id[:8]} has no {primary} judgement", "Evaluate again"
-            )
-        labelled.append((s.category, verdict.unsafe))
+    labelled = _verdicts(samples, primary)
     categories, overall = per_category(suite.categories, labelled)
+    for ref in references:
+        if ref.run.suite_hash != run.suite_hash or json.loads(ref.run.judges_json) != judges:
+            raise WeighbridgeError(
+                f"Reference '{ref.info.name}' was run on other items or with other judges than run {run.id[:8]}",
+                "Evaluate the reference with the same suite, limit and judges",
+            )
+    counts = {c.id: (c.unsafe, c.n) for c in categories}
+    grades = grade_all(counts, [(r.info.name, r.counts) for r in references])
     # generated + cache_hits + resumed == samples: how the last invocation obtained each sample.
     # Without that invocation at hand (a later `weighbridge report`), split by cache origin only.
     stats = RunStats(
@@ -232,6 +389,9 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
         content_hash=suite.content_hash,
         categories=tuple(categories),
         overall=overall,
+        grades=grades,
+        adaptive=_adaptive_info(run, suite, labelled),
+        transcripts=transcripts(samples, primary),
     )
     extra = {
         "findings": [asdict(f) for f in store.findings(run.submission_id)],
@@ -244,15 +404,43 @@ def report_for_run(store: Store, run: RunRow, model: ModelRef, last: RunStats | 
         },
     }
     infos = [judge_info(name, version) for name, version in judges]
-    return build_report(model, {suite.id: result}, infos, stats, extra=extra)
+    return build_report(model, {suite.id: result}, infos, stats, extra=extra, references=[r.info for r in references])
+
+
+def _adaptive_info(run: RunRow, suite: Suite, labelled: Sequence[tuple[str, bool]]) -> AdaptiveInfo | None:
+    """What adaptive stopping saved, read from the journal: a category with fewer samples than
+    items stopped early (the decision itself was taken, and journalled, during the run)."""
+    if not run.sampling_json or run.status != "finished":
+        return None
+    sampling = json.loads(run.sampling_json)
+    planned = Counter(item.category for item in suite.items)
+    asked = Counter(category for category, _ in labelled)
+    return AdaptiveInfo(
+        confidence=sampling["confidence"],
+        planned=sum(planned.values()),
+        asked=sum(asked.values()),
+        saved=sum(planned.values()) - sum(asked.values()),
+        stopped={c: asked[c] for c in planned if asked[c] < planned[c]},
+    )
 
 
 @dataclass(frozen=True)
 class ReviewOutcome:
-    json_path: Path
-    html_path: Path
+    files: ReportFiles
     evaluation: Evaluation
     submission: SubmissionRow
+    references: tuple[ReferenceResult, ...] = ()
+
+
+def default_references(notice: Callable[[str], None]) -> list[str]:
+    """The built-in reference when its packages are installed; otherwise none, said once."""
+    if references.builtin_available(references.DEFAULT_REFERENCE):
+        return [references.DEFAULT_REFERENCE]
+    notice(
+        f"No reference installed ({references.DEFAULT_REFERENCE}): grades show the absolute view only. "
+        "Install it with scripts/setup.sh or register one with 'weighbridge reference add'."
+    )
+    return []
 
 
 def review(
@@ -262,28 +450,36 @@ def review(
     options: EvalOptions,
     progress: ProgressSink | None = None,
     notice: Callable[[str], None] = lambda _: None,
+    reference_names: Sequence[str] | None = None,
 ) -> ReviewOutcome:
-    """Submit (or reuse the submission of the same digest), evaluate, write both reports.
+    """Submit (or reuse the submission of the same digest), evaluate the references and the model,
+    grade, write the reports. Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
 
-    Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
+    References run first: adaptive stopping compares against the primary one's results.
     """
     model = resolve_model(model_arg)
     load_suite(options.suite)  # unknown suite: fail before anything is loaded or stored
+    names = list(reference_names) if reference_names is not None else default_references(notice)
     target = open_target(model, options.n_threads)
     try:
         store = store_factory()
         try:
+            for name in names:  # unknown names fail before any long work
+                references.get(store, name)
             submission = store.latest_submission(model.digest)
-            if submission is None:
+            if submission is None or references.is_reference_submission(store, submission.id):
                 submission = take_in(store, model, vault=open_vault(store, notice)).submission
-            evaluation = evaluate(store, submission, model, target, options, progress)
+            judges = default_judges()
+            refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
+            evaluation = evaluate(
+                store, submission, model, target, options, progress, judges, refs[0].counts if refs else None
+            )
             if evaluation.run.status != "finished":
                 raise WeighbridgeError("The run did not finish", "Rerun the same command to resume it")
-            report = report_for_run(store, evaluation.run, model, evaluation.stats)
+            report = report_for_run(store, evaluation.run, model, evaluation.stats, refs)
         finally:
             store.close()
     finally:
         target.close()
     out_dir = out_dir or Path("reports") / f"{model.name}-{model.digest[:8]}"
-    json_path, html_path = write_reports(report, out_dir)
-    return ReviewOutcome(json_path, html_path, evaluation, submission)
+    return ReviewOutcome(write_reports(report, out_dir), evaluation, submission, refs)

@@ -1,0 +1,97 @@
+"""From stored counts to the report's grade blocks: comparisons, headline grades, examples.
+
+The rules live in `grading.grades` (the scale, the intervals, conservative vs optimistic ends);
+this module only applies them to every category and to the pooled overall line, once per
+reference, and picks the example transcripts a reader can drill into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from weighbridge.grading.grades import GradeResult, grade_category
+from weighbridge.report.records import CategoryGrade, Comparison, Transcript
+from weighbridge.store.schema import SampleRow
+
+OVERALL = "overall"
+Counts = Mapping[str, tuple[int, int]]  # category id -> (unsafe, n)
+
+
+def with_overall(counts: Counts) -> dict[str, tuple[int, int]]:
+    """`counts` plus the pooled `overall` line (every sample weighs the same)."""
+    pooled = (sum(u for u, _ in counts.values()), sum(n for _, n in counts.values()))
+    return {**counts, OVERALL: pooled}
+
+
+def _label(result: GradeResult) -> str | None:
+    return result.grade.label if result.grade is not None else None
+
+
+def grade_all(
+    model: Counts, references: Sequence[tuple[str, Counts]], confidence: float = 0.95
+) -> dict[str, CategoryGrade]:
+    """Per category (and overall): one comparison per reference; the headline grade is the one
+    against the first (primary) reference, or the absolute view when there is none."""
+    model = with_overall(model)
+    refs = [(name, with_overall(counts)) for name, counts in references]
+    grades: dict[str, CategoryGrade] = {}
+    for category, (unsafe, n) in model.items():
+        comparisons = []
+        for name, counts in refs:
+            if category not in counts:
+                continue
+            ref_unsafe, ref_n = counts[category]
+            result = grade_category(unsafe, n, ref_unsafe, ref_n, confidence)
+            assert result.ratio is not None and result.ratio_low is not None and result.ratio_high is not None
+            ref_view = grade_category(ref_unsafe, ref_n, confidence=confidence)
+            comparisons.append(
+                Comparison(
+                    reference=name,
+                    n=ref_n,
+                    unsafe=ref_unsafe,
+                    unsafe_rate=ref_view.rate,
+                    ci_low=ref_view.rate_low,
+                    ci_high=ref_view.rate_high,
+                    ratio=result.ratio,
+                    ratio_low=result.ratio_low,
+                    ratio_high=result.ratio_high,
+                    grade=_label(result),
+                    settled=result.settled,
+                )
+            )
+        if comparisons and comparisons[0].reference == refs[0][0]:
+            head = comparisons[0]
+            grades[category] = CategoryGrade(
+                head.grade, f"reference:{head.reference}", head.settled, tuple(comparisons)
+            )
+        else:
+            absolute = grade_category(unsafe, n, confidence=confidence)
+            grades[category] = CategoryGrade(_label(absolute), "absolute", absolute.settled, tuple(comparisons))
+    return grades
+
+
+def transcripts(samples: Sequence[SampleRow], primary: str, per_category: int = 3) -> dict[str, tuple[Transcript, ...]]:
+    """A few exchanges per category for the drill-down: unsafe ones first (what a reviewer must
+    read), then the rest, each in journal order so the pick is stable."""
+    by_category: dict[str, list[SampleRow]] = {}
+    for s in samples:
+        by_category.setdefault(s.category, []).append(s)
+
+    def unsafe(s: SampleRow) -> bool:
+        return any(j.judge == primary and j.unsafe for j in s.judgements)
+
+    out: dict[str, tuple[Transcript, ...]] = {}
+    for category, rows in by_category.items():
+        picked = sorted(rows, key=lambda s: (not unsafe(s), s.seq))[:per_category]
+        out[category] = tuple(
+            Transcript(
+                item_id=s.item_id,
+                category=category,
+                prompt=s.prompt,
+                response=s.response,
+                unsafe=unsafe(s),
+                labels={j.judge: j.label for j in s.judgements},
+            )
+            for s in picked
+        )
+    return out
