@@ -165,8 +165,9 @@ def test_append_many_is_one_transaction_with_the_same_chain(store: Store) -> Non
     assert [e.seq for e in written] == list(range(1, 11))
     assert [cp.tree_size for cp in ledger.read_checkpoints(store)] == [4, 8]
     assert ledger.verify_store(store).ok
-    with pytest.raises(WeighbridgeError, match="not plain JSON"):
-        ledger.append(store, ALICE, "alice", "act", "s", {"x": object()})
+    for bad in ({"x": object()}, {"x": float("nan")}, {1: "a", "b": 2}):
+        with pytest.raises(WeighbridgeError, match="not plain JSON"):
+            ledger.append(store, ALICE, "alice", "act", "s", bad)
     assert len(ledger.read_entries(store)) == 10
 
 

@@ -333,3 +333,11 @@ def test_signatures_checked_by_worker_processes_give_the_same_verdict(
         parallel.uncovered,
     )
     assert inline.signature_seconds > 0 and parallel.signature_seconds > 0
+
+
+def test_hostile_lines_are_verdicts_not_crashes(bundle: bytes) -> None:
+    original = lines_of(bundle)
+    deep = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    result = verify(b"".join([*original[:5], deep, *original[6:]]))
+    assert_located(result, ("entry", 2))
+    assert not verify(b"").ok and "empty" in verify(b"").message

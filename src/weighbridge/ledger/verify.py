@@ -77,13 +77,13 @@ def _parse(raw: bytes) -> tuple[str, Any]:
         raise MalformedRecord("the line does not end with a newline")
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedRecord(f"not JSON ({exc.__class__.__name__})") from None
     if not isinstance(value, dict) or len(value) != 1:
         raise MalformedRecord("not a one-key object")
     try:
         canonical = canonical_json(value) + b"\n"
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedRecord("holds a value that has no canonical form") from None
     if canonical != raw:
         raise MalformedRecord("not in canonical form (bytes differ from the canonical encoding)")
@@ -268,8 +268,12 @@ class _Verifier:
         if key.key_id in self.keys:
             self.damaged_keys.append(i)
             return
+        try:
+            self.public[key.key_id] = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.public_key))
+        except ValueError:
+            self.damaged_keys.append(i)
+            return
         self.keys[key.key_id] = key
-        self.public[key.key_id] = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key.public_key))
 
     def _unknown_key(self, key_id: str) -> str:
         damaged = f" ({len(self.damaged_keys)} key line(s) of the bundle are damaged)" if self.damaged_keys else ""

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.bundle import KeyRecord, bundle_lines
+from weighbridge.ledger.canonical import canonical_json
 from weighbridge.ledger.chain import make_checkpoint, make_entry
 from weighbridge.ledger.merkle import Frontier, inclusion_path
 from weighbridge.ledger.proof import InclusionProof
@@ -81,10 +82,11 @@ def append(
     """
     if isinstance(evidence, Mapping):
         try:
-            json.dumps(dict(evidence), allow_nan=False)
+            canonical_json(dict(evidence))
         except (TypeError, ValueError) as exc:
             raise WeighbridgeError(
-                f"Ledger evidence for '{action}' is not plain JSON ({exc})", "Pass str/int/bool/list/dict values"
+                f"Ledger evidence for '{action}' is not plain JSON ({exc})",
+                "Pass string keys and str/int/bool/list/dict values",
             ) from exc
 
     def write(s: Session) -> LedgerEntry:
@@ -185,6 +187,8 @@ def export_bundle(store: Store, path: Path) -> None:
             for line in _store_lines(store):
                 f.write(line)
         tmp.replace(path)
+    except OSError as exc:
+        raise WeighbridgeError(f"Cannot write the ledger bundle {path}: {exc.strerror}", "Check the path") from exc
     finally:
         tmp.unlink(missing_ok=True)
 
