@@ -80,6 +80,8 @@ def test_show_export_verify_prove_and_exit_codes(isolated_home: Path, tmp_path: 
     assert json.loads(proof.read_text())["tree_size"] == 3
     proc = wb("ledger", "verify-proof", str(proof), "--org-key", org_key_id)
     assert proc.returncode == 0 and "included in the checkpoint at tree size 3" in proc.stdout
+    proc = wb("ledger", "verify", str(proof))  # verify recognises a proof too
+    assert proc.returncode == 0 and "included in the checkpoint at tree size 3" in proc.stdout
     altered = json.loads(proof.read_text())
     altered["entry"]["action"] = "approve"
     proof.write_text(json.dumps(altered))

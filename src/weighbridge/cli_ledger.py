@@ -124,10 +124,17 @@ def verify(
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Processes checking signatures (large ledgers).")] = 1,
     db: DbOption = None,
 ) -> None:
-    """Check the chain, every signature and every checkpoint; name the first bad entry. Exit 0 valid, 1 not."""
+    """Check the chain, every signature and every checkpoint; name the first bad entry. Exit 0 valid, 1 not.
+
+    FILE may also be an inclusion proof from `ledger prove` (checked as `verify-proof` does)."""
     from weighbridge.services.ledger import verify_bundle, verify_store
 
     trusted = _trusted_keys(org_key)
+    if file is not None and _is_proof(file):
+        from weighbridge.ledger.proof import verify_proof
+
+        _report(verify_proof(json.loads(file.read_bytes()), trusted_keys=trusted), str(file), trusted is None)
+        return
     if file is not None:
         result = verify_bundle(file, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs)
         what = str(file)
@@ -225,6 +232,21 @@ def _report(result: VerifyResult, what: str, untrusted: bool) -> None:
     if result.entries:
         out.print(f"Entries 1..{result.entries} verified before the problem.")
     raise typer.Exit(code=1)
+
+
+def _is_proof(file: Path) -> bool:
+    """A proof is one small pretty-printed JSON object; a bundle starts with its header line."""
+    from weighbridge.ledger.proof import PROOF_FORMAT
+
+    try:
+        with file.open("rb") as f:
+            head = f.read(1 << 20)
+            if head.startswith(b'{"header":') or f.read(1):
+                return False
+        data = json.loads(head)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == PROOF_FORMAT
 
 
 def _trusted_keys(values: list[str] | None) -> list[str] | None:
