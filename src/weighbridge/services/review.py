@@ -421,6 +421,7 @@ def _adaptive_info(run: RunRow, suite: Suite, labelled: Sequence[tuple[str, bool
         asked=sum(asked.values()),
         saved=sum(planned.values()) - sum(asked.values()),
         stopped={c: asked[c] for c in planned if asked[c] < planned[c]},
+        planned_by_category=dict(planned),
     )
 
 
