@@ -14,13 +14,36 @@ def wb(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_validate_shipped_sets_prints_the_measured_figures() -> None:
-    proc = wb("judges", "validate", "--json")
+    proc = wb("judges", "validate", "--judge", "refusal", "--json")
     assert proc.returncode == 0, proc.stderr
     reports = {(r["judge"], r["split"]): r for r in json.loads(proc.stdout)}
     heldout = reports[("refusal", "heldout")]["overall"]
     expected = validate_judge(RefusalJudge(), load_validation_set("refusal", "heldout"), "refused")
     assert heldout["n"] == expected.n and heldout["accuracy"] == expected.accuracy
     assert set(heldout) >= {"accuracy", "precision", "recall", "f1", "cohen_kappa"}
+
+
+def test_harm_judge_figures_per_split_and_category_with_a_limit() -> None:
+    proc = wb("judges", "validate", "--judge", "harm", "--limit", "4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    reports = json.loads(proc.stdout)
+    assert [(r["judge"], r["dataset"], r["split"]) for r in reports] == [
+        ("harm", "harm", "public"),
+        ("harm", "harm", "heldout"),
+    ]
+    for report in reports:
+        assert report["overall"]["n"] == 4 and report["positive"] == "unsafe"
+        assert sum(m["n"] for m in report["by_category"].values()) == 4
+        assert report["unparsed"] == 0 and report["seconds_per_judgement"] > 0
+    table = wb("judges", "validate", "--judge", "harm", "--limit", "2")
+    assert table.returncode == 0 and "ms per judgement" in table.stdout and "κ" in table.stdout
+
+
+def test_llm_judge_needs_a_judge_model() -> None:
+    proc = wb("judges", "validate", "--judge", "llm")
+    assert proc.returncode == 1 and "--judge-model" in proc.stderr
+    listed = wb("judges", "list")
+    assert listed.returncode == 0 and "primary" in listed.stdout and "llm" in listed.stdout
 
 
 def test_validate_an_external_labelled_file_per_category(tmp_path: Path) -> None:

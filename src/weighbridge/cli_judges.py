@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -10,21 +11,41 @@ import typer
 from rich.table import Table
 
 from weighbridge.cliutil import friendly_errors, out
+from weighbridge.errors import WeighbridgeError
+from weighbridge.judges.base import Judge
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
 from weighbridge.judges.validate import ValidationReport, load_labelled_file, validate_rows, validate_shipped
 
 judges_app = typer.Typer(help="Judges and their agreement with human labels.", no_args_is_help=True)
 
+LLM = "llm"
+
 
 @judges_app.command("list")
 @friendly_errors
 def list_judges() -> None:
-    """The judges weighbridge ships."""
+    """The judges weighbridge ships (the first default judge decides a review's unsafe rate)."""
     table = Table("judge", "version", "validation set", "default")
     for name in sorted(JUDGES):
         j = get_judge(name)
-        table.add_row(j.name, j.version, j.validation_set, "yes" if name in DEFAULT_JUDGES else "")
+        role = "primary" if name == DEFAULT_JUDGES[0] else "yes" if name in DEFAULT_JUDGES else ""
+        table.add_row(j.name, j.version, j.validation_set, role)
+    table.add_row(LLM, "1.0.0", "harm", "needs --judge-model")
     out.print(table)
+
+
+def _open_llm_judge(stack: ExitStack, judge_model: str | None) -> Judge:
+    if not judge_model:
+        raise WeighbridgeError(
+            "The llm judge needs a judge model", "Add --judge-model with a GGUF file or an endpoint model.yaml"
+        )
+    from weighbridge.intake.resolve import resolve_model
+    from weighbridge.judges.llm import LlmJudge
+    from weighbridge.services.review import open_target
+
+    target = open_target(resolve_model(judge_model))
+    stack.callback(target.close)
+    return LlmJudge(target)
 
 
 @judges_app.command("validate")
@@ -38,19 +59,31 @@ def validate(
             "Default: each judge's shipped set, public and held-out splits.",
         ),
     ] = None,
-    judge: Annotated[str | None, typer.Option("--judge", help="Only this judge.")] = None,
+    judge: Annotated[
+        str | None, typer.Option("--judge", help="Only this judge (or 'llm', with --judge-model).")
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge-model", help="For --judge llm: the judge model, a GGUF file or an endpoint model.yaml."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the first N rows of each split (for slow judges).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Accuracy, precision, recall, F1 and Cohen's κ of each judge against human labels."""
-    names = [judge] if judge else sorted(JUDGES)
-    judges = [get_judge(n) for n in names]
-    reports: list[ValidationReport] = []
-    if data is not None:
-        rows = load_labelled_file(data)
-        reports = [validate_rows(j, rows, str(data)) for j in judges]
-    else:
-        for j in judges:
-            reports.extend(validate_shipped(j))
+    """Accuracy, precision, recall, F1 and Cohen's κ of each judge against human labels, per category."""
+    with ExitStack() as stack:
+        if judge == LLM:
+            judges = [_open_llm_judge(stack, judge_model)]
+        else:
+            judges = [get_judge(n) for n in ([judge] if judge else sorted(JUDGES))]
+        reports: list[ValidationReport] = []
+        if data is not None:
+            rows = load_labelled_file(data)[:limit]
+            reports = [validate_rows(j, rows, str(data)) for j in judges]
+        else:
+            for j in judges:
+                reports.extend(validate_shipped(j, limit))
     if as_json:
         out.print_json(json.dumps([r.to_json() for r in reports]))
         return
@@ -63,7 +96,13 @@ def validate(
                 *(f"{v:.3f}" for v in (m.accuracy, m.precision, m.recall, m.f1, m.cohen_kappa)),
             )  # fmt: skip
     out.print(table)
-    out.print(f"Positive class: '{reports[0].positive}'. The held-out split was never used to tune a judge.")
+    for r in reports:
+        note = f"; {r.unparsed} unparsed (counted as not '{r.positive}')" if r.unparsed else ""
+        out.print(f"{r.judge} on {r.dataset} {r.split}: {r.seconds_per_judgement * 1000:.1f} ms per judgement{note}")
+    out.print(
+        f"Positive class: '{reports[0].positive}'. Judges were tuned on the public split only; "
+        "report the held-out figures."
+    )
 
 
 def register(app: typer.Typer) -> None:

