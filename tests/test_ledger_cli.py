@@ -58,7 +58,7 @@ def test_show_export_verify_prove_and_exit_codes(isolated_home: Path, tmp_path: 
     bundle = tmp_path / "audit.jsonl"
     proc = wb("ledger", "export", str(bundle), "--checkpoint")
     assert proc.returncode == 0, proc.stderr
-    assert "5 entries, 2 checkpoints" in proc.stdout
+    assert "5 entries, 2 checkpoints, 2 keys" in proc.stdout
     proc = wb("ledger", "verify", str(bundle), "--org-key", str(isolated_home / PUBLIC_FILE))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
