@@ -3,16 +3,18 @@ appends from many writers at once still make one gapless chain."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.fixtures_postgres import PostgresServer
+from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.signing import KeySigner
 from weighbridge.services import ledger
 from weighbridge.store.db import Store
@@ -97,3 +99,20 @@ def test_postgres_concurrent_appends_keep_one_gapless_chain(pg_store: Store) -> 
     assert [e.seq for e in ledger.read_entries(pg_store)] == list(range(1, 44))
     assert [cp.tree_size for cp in ledger.read_checkpoints(pg_store)] == [2, 7, 14, 21, 28, 35, 42]
     assert ledger.verify_store(pg_store, trusted_keys=[ORG.key_id]).ok
+
+
+def test_a_writer_holding_the_sqlite_lock_gives_a_clear_error(
+    sqlite_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger, "_WAITED_S", 0.05)
+    sqlite_store.engine.dispose()  # new connections wait 0.2 s for a lock instead of 10 s
+    event.listen(sqlite_store.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=200"))
+    blocker = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(WeighbridgeError, match="stayed locked by another writer"):
+            ledger.append(sqlite_store, ALICE, "alice", "act", "blocked", {})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert ledger.append(sqlite_store, ALICE, "alice", "act", "after", {}).seq == 4

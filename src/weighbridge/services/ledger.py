@@ -52,6 +52,7 @@ __all__ = [
 DEFAULT_CHECKPOINT_EVERY = 1000
 _PG_LEDGER_LOCK_ID = 0x1ED6E5  # any constant shared by every weighbridge process
 _ATTEMPTS = 20
+_WAITED_S = 5.0  # an attempt that failed after this long waited out a lock rather than lost a race
 T = TypeVar("T")
 
 
@@ -256,16 +257,27 @@ def ledger_keys(store: Store) -> list[KeyRecord]:
 
 # -- internals ---------------------------------------------------------------------------------------
 def _locked(store: Store, work: Callable[[Session], T]) -> T:
-    """Run `work` in one transaction holding the ledger's write lock, retrying lost races."""
+    """Run `work` in one transaction holding the ledger's write lock, retrying lost races.
+
+    Raises:
+        WeighbridgeError: the database stayed locked by another writer (SQLite's busy timeout ran out).
+    """
     for attempt in range(_ATTEMPTS):
+        began = time.monotonic()
         try:
             with store.session() as s:
                 if s.get_bind().dialect.name == "postgresql":
                     s.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LEDGER_LOCK_ID})
                 return work(s)
         except (IntegrityError, OperationalError) as exc:
-            # SQLite: a reader that turns writer after another commit gets "database is locked";
-            # either database: a seq or key taken meanwhile. Both mean: read again and retry.
+            # SQLite: a reader that turns writer after another commit gets "database is locked" at
+            # once; either database: a seq or key taken meanwhile. Both mean: read again and retry.
+            # A lock that outlasted SQLite's busy timeout is another writer holding on: say so.
+            if _retryable(exc) and isinstance(exc, OperationalError) and time.monotonic() - began > _WAITED_S:
+                raise WeighbridgeError(
+                    "The ledger's database stayed locked by another writer",
+                    "Retry when the other weighbridge process has finished",
+                ) from exc
             if attempt == _ATTEMPTS - 1 or not _retryable(exc):
                 raise
             time.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
