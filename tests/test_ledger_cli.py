@@ -71,6 +71,14 @@ def test_show_export_verify_prove_and_exit_codes(isolated_home: Path, tmp_path: 
     assert proc.returncode == 1
     assert "INVALID" in proc.stdout and "first bad entry: 4" in proc.stdout and "hash mismatch" in proc.stdout
 
+    root_3 = json.loads(bundle.read_bytes().splitlines()[6])["checkpoint"]["root"]
+    proc = wb("ledger", "verify", str(bundle), "--pin", f"3:{root_3}")
+    assert proc.returncode == 0, proc.stdout
+    proc = wb("ledger", "verify", str(bundle), "--pin", f"3:{'0' * 64}")
+    assert proc.returncode == 1 and "not the pinned root" in proc.stdout
+    proc = wb("ledger", "verify", str(bundle), "--pin", "3:xyz")
+    assert proc.returncode == 1 and "is not SIZE:ROOT" in proc.stderr
+
     proc = wb("ledger", "verify", str(bundle), "--org-key", ALICE.key_id)
     assert proc.returncode == 1 and "not a trusted key" in proc.stdout
 

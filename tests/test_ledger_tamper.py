@@ -341,3 +341,39 @@ def test_hostile_lines_are_verdicts_not_crashes(bundle: bytes) -> None:
     result = verify(b"".join([*original[:5], deep, *original[6:]]))
     assert_located(result, ("entry", 2))
     assert not verify(b"").ok and "empty" in verify(b"").message
+
+
+def resign_checkpoints(lines: list[bytes], signer: KeySigner) -> list[bytes]:
+    """Recompute and re-sign every checkpoint over the (rewritten) entries: what a holder of the
+    organisation key could do."""
+    out: list[bytes] = []
+    hashes: list[bytes] = []
+    for raw in lines:
+        record = json.loads(raw)
+        if "entry" in record:
+            hashes.append(bytes.fromhex(record["entry"]["entry_hash"]))
+        elif "checkpoint" in record:
+            cp = make_checkpoint(
+                tree_size=len(hashes), root=root_of(hashes), signer=signer, time=record["checkpoint"]["time"]
+            )
+            raw = line("checkpoint", checkpoint_record(cp))
+        out.append(raw)
+    return out
+
+
+def test_pinned_roots_catch_a_history_rewritten_with_the_organisation_key(bundle: bytes) -> None:
+    original = lines_of(bundle)
+    records = [json.loads(raw) for raw in original[HEADER_AND_KEYS:]]
+    roots = {r["checkpoint"]["tree_size"]: r["checkpoint"]["root"] for r in records if "checkpoint" in r}
+    hashes = [bytes.fromhex(r["entry"]["entry_hash"]) for r in records if "entry" in r]
+    assert verify(bundle, pinned_roots=roots).ok
+    assert verify(bundle, pinned_roots={5: root_of(hashes[:5]).hex()}).ok  # any size, not only checkpoints
+
+    forged = resign_checkpoints(rewrite(bundle, 7, {"alice": ALICE, "bob": BOB}), ORG)
+    assert verify(b"".join(forged), trusted_keys=[ORG.key_id]).ok  # signatures cannot tell
+    result = verify(b"".join(forged), trusted_keys=[ORG.key_id], pinned_roots={8: roots[8]})
+    assert_located(result, ("checkpoint", 8))
+    assert "not the pinned root" in result.message
+    assert verify(b"".join(forged), pinned_roots={6: roots[6]}).ok  # entries 1..6 were not touched
+    result = verify(bundle, pinned_roots={99: roots[8]})
+    assert_located(result, ("entry", 15))

@@ -127,6 +127,15 @@ def verify(
         bool, typer.Option("--chain-only", help="Skip signatures: hashes, links, order and roots only.")
     ] = False,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Processes checking signatures (large ledgers).")] = 1,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pin",
+            help="SIZE:ROOT — a Merkle root you already hold (from an earlier bundle or proof) that the "
+            "ledger must reproduce at that tree size. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Check the chain, every signature and every checkpoint; name the first bad entry. Exit 0 valid, 1 not.
@@ -135,18 +144,23 @@ def verify(
     from weighbridge.services.ledger import verify_bundle, verify_store
 
     trusted = _trusted_keys(org_key)
+    pins = _pins(pin)
     if file is not None and _is_proof(file):
         from weighbridge.ledger.proof import verify_proof
 
         _report(verify_proof(json.loads(file.read_bytes()), trusted_keys=trusted), str(file), trusted is None)
         return
     if file is not None:
-        result = verify_bundle(file, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs)
+        result = verify_bundle(
+            file, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs, pinned_roots=pins
+        )
         what = str(file)
     else:
         store = open_store(db)
         try:
-            result = verify_store(store, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs)
+            result = verify_store(
+                store, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs, pinned_roots=pins
+            )
         finally:
             store.close()
         what = "the store's ledger"
@@ -237,6 +251,17 @@ def _report(result: VerifyResult, what: str, untrusted: bool) -> None:
     if result.entries:
         out.print(f"Entries 1..{result.entries} verified before the problem.")
     raise typer.Exit(code=1)
+
+
+def _pins(values: list[str] | None) -> dict[int, str]:
+    pins: dict[int, str] = {}
+    for value in values or []:
+        size, _, root = value.partition(":")
+        root = root.strip().lower()
+        if not size.strip().isdigit() or int(size) < 1 or len(root) != 64 or root.strip("0123456789abcdef"):
+            raise WeighbridgeError(f"--pin {value} is not SIZE:ROOT", "E.g. --pin 4000:<64 hex characters>")
+        pins[int(size)] = root
+    return pins
 
 
 def _is_proof(file: Path) -> bool:

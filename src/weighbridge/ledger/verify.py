@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -131,8 +131,11 @@ class _Lookahead:
 
 
 class _Verifier:
-    def __init__(self, trusted_keys: Collection[str] | None, check_signatures: bool, jobs: int) -> None:
+    def __init__(
+        self, trusted_keys: Collection[str] | None, check_signatures: bool, jobs: int, pins: Mapping[int, str]
+    ) -> None:
         self.trusted = None if trusted_keys is None else set(trusted_keys)
+        self.pins = dict(pins)
         self.check_signatures = check_signatures
         self.signatures = _Signatures(jobs) if check_signatures else None
         self.good_sizes: list[int] = []
@@ -220,6 +223,11 @@ class _Verifier:
                 self._checkpoint(record, sizes, expected)
         if self.n in sizes and self.n not in self.seen_sizes:
             raise _Bad(f"the checkpoint at tree size {self.n} is missing", checkpoint=self.n)
+        if self.pins and max(self.pins) > self.n:
+            raise _Bad(
+                f"the ledger has {self.n} entries, fewer than the pinned tree size {max(self.pins)}",
+                seq=self.n + 1,
+            )
         if self.n < header.entries:
             raise _Bad(
                 f"the bundle ends after entry {self.n} but its header lists {header.entries}: "
@@ -319,6 +327,13 @@ class _Verifier:
         self.frontier.append(bytes.fromhex(entry.entry_hash))
         self.prev_hash = entry.entry_hash
         self.n = seq
+        pinned = self.pins.get(seq)
+        if pinned is not None and self.frontier.root().hex() != pinned:
+            raise _Bad(
+                f"the Merkle root at tree size {seq} is not the pinned root {pinned[:16]}…: "
+                f"entries 1..{seq} are not the ones an earlier checkpoint vouched for",
+                checkpoint=seq,
+            )
 
     def _checkpoint(self, record: Any, sizes: set[int], expected: bool) -> None:
         at = self.n
@@ -369,6 +384,7 @@ def verify_lines(
     trusted_keys: Collection[str] | None = None,
     check_signatures: bool = True,
     jobs: int = 1,
+    pinned_roots: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Verify bundle lines (each with its trailing newline).
 
@@ -380,8 +396,11 @@ def verify_lines(
         check_signatures: False checks hashes, links and roots only (for timing the two apart).
         jobs: processes checking entry signatures (Ed25519 checks are ~70 % of the work); 1 checks
             them in line. The verdict is the same either way: the first bad entry wins.
+        pinned_roots: tree size -> hex Merkle root an auditor already holds (from an earlier bundle
+            or proof). The ledger must reproduce each: this catches a history rewritten and re-signed
+            by someone holding the organisation key, which no signature check can.
     """
-    return _Verifier(trusted_keys, check_signatures, jobs).run(lines)
+    return _Verifier(trusted_keys, check_signatures, jobs, pinned_roots or {}).run(lines)
 
 
 # -- entry signatures, in line or in worker processes ---------------------------------------------

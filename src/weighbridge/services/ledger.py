@@ -195,7 +195,12 @@ def export_bundle(store: Store, path: Path) -> None:
 
 
 def verify_bundle(
-    path: Path, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True, jobs: int = 1
+    path: Path,
+    *,
+    trusted_keys: Sequence[str] | None = None,
+    check_signatures: bool = True,
+    jobs: int = 1,
+    pinned_roots: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Verify an exported bundle offline (see `weighbridge.ledger.verify.verify_lines`).
 
@@ -204,17 +209,29 @@ def verify_bundle(
     """
     try:
         with path.open("rb") as f:
-            return verify_lines(f, trusted_keys=trusted_keys, check_signatures=check_signatures, jobs=jobs)
+            return verify_lines(
+                f, trusted_keys=trusted_keys, check_signatures=check_signatures, jobs=jobs, pinned_roots=pinned_roots
+            )
     except OSError as exc:
         raise WeighbridgeError(f"Cannot read the ledger bundle {path}: {exc.strerror}", "Check the path") from exc
 
 
 def verify_store(
-    store: Store, *, trusted_keys: Sequence[str] | None = None, check_signatures: bool = True, jobs: int = 1
+    store: Store,
+    *,
+    trusted_keys: Sequence[str] | None = None,
+    check_signatures: bool = True,
+    jobs: int = 1,
+    pinned_roots: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Verify the store's ledger by the same code as a bundle: what an auditor would see."""
-    lines = _store_lines(store)
-    return verify_lines(lines, trusted_keys=trusted_keys, check_signatures=check_signatures, jobs=jobs)
+    return verify_lines(
+        _store_lines(store),
+        trusted_keys=trusted_keys,
+        check_signatures=check_signatures,
+        jobs=jobs,
+        pinned_roots=pinned_roots,
+    )
 
 
 def prove(store: Store, seq: int, *, checkpoint_size: int | None = None) -> InclusionProof:
