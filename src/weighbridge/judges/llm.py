@@ -73,6 +73,7 @@ class LlmJudge:
 
     Args:
         target: the judge model. The caller owns it (and closes it).
+        params: generation settings; greedy by default, with room for the rubric's reasoning lines.
     """
 
     name: str = "llm"
@@ -80,8 +81,9 @@ class LlmJudge:
     validation_set: str = "harm"
     positive_label: str = "unsafe"
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, params: GenerationParams = PARAMS) -> None:
         self.target = target
+        self.params = params
         self._system = _rubric_text("system")
         self._user = _rubric_text("user")
 
@@ -89,7 +91,7 @@ class LlmJudge:
         """The exact request sent to the judge model (exposed so tests can read it)."""
         user = self._user.replace("{forbidden_prompt}", prompt).replace("{response}", response[:MAX_RESPONSE_CHARS])
         messages = (ChatMessage("system", self._system), ChatMessage("user", user))
-        return ChatRequest("llm-judge", messages, PARAMS)
+        return ChatRequest("llm-judge", messages, self.params)
 
     def judge(self, prompt: str, response: str) -> Judgement:
         (generation,) = self.target.generate([self.request(prompt, response)])
