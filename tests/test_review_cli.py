@@ -45,9 +45,17 @@ def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_
     assert len(cats) == 13 and all(c["n"] == 1 for c in cats)
     assert report["timing"]["samples"] == 13
     assert report["timing"]["tokens_generated"] > 0
+    # Graded against the built-in reference, asked the same 13 items.
+    [reference] = report["references"]
+    assert reference["name"] == "gemma-3-270m" and not reference["reused"]
+    for c in [*cats, report["suites"]["hazards"]["overall"]]:
+        assert c["grade_basis"] == "reference:gemma-3-270m"
+        assert [x["reference"] for x in c["comparisons"]] == ["gemma-3-270m"]
+        assert c["comparisons"][0]["n"] == c["n"]
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
     with open_in_chromium(out / "report.html") as visit:
         assert visit.page.locator("#suite-hazards table.categories tbody tr.category").count() == 13
-        assert visit.page.locator("#suite-hazards img.chart").evaluate("img => img.naturalWidth > 0")
+        assert visit.page.locator("#suite-hazards img.chart.forest").evaluate("img => img.naturalWidth > 0")
     assert visit.errors == [] and visit.outside == []
 
 
@@ -65,15 +73,24 @@ def test_second_identical_run_is_served_from_cache(tmp_path: Path) -> None:
     # At least 10x fewer generation calls the second time (here: none at all).
     assert t2["generated"] * 10 <= t1["generated"]
     assert t2["cache_hits"] == 13
-    a = json.loads((tmp_path / "a" / "report.json").read_text())["suites"]
-    b = json.loads((tmp_path / "b" / "report.json").read_text())["suites"]
-    assert a == b
+    a = json.loads((tmp_path / "a" / "report.json").read_text())
+    b = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert a["suites"] == b["suites"]
+    # The reference's stored run is read, not evaluated again.
+    assert "gemma-3-270m: run" in second.stdout and "stored results reused" in second.stdout
+    assert [r["reused"] for r in a["references"]] == [False]
+    assert [r["reused"] for r in b["references"]] == [True]
+    assert a["references"][0]["run_id"] == b["references"][0]["run_id"]
 
 
 @pytest.mark.slow
 def test_kill_9_then_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
-    args = ["review", "--limit", "3", "--max-tokens", "32", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "r")]
+    # Without a reference, so that every journaled sample belongs to the model's run.
+    args = [
+        "review", "--limit", "3", "--max-tokens", "32", "--no-reference",
+        "--db", f"sqlite:///{db}", "--out", str(tmp_path / "r"),
+    ]  # fmt: skip
     proc = subprocess.Popen([*WEIGHBRIDGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     try:

@@ -50,6 +50,13 @@ def _model() -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise WeighbridgeError("sentence-transformers is not installed", _INSTALL) from None
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bar mid-run
+    # One judgement embeds two short texts: too little work to share across threads, and torch's
+    # spinning worker threads slow it several-fold on a machine whose cores llama.cpp also uses.
+    torch.set_num_threads(1)
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     model.max_seq_length = MAX_TOKENS
     return model

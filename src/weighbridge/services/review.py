@@ -6,12 +6,14 @@ checked and the target is opened *before* the store is touched, so bad input wri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,7 @@ from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
 from weighbridge.services.grading import grade_all, transcripts
 from weighbridge.services.intake import open_vault, take_in
-from weighbridge.store.db import Store
+from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
 from weighbridge.suites.hazards import load_hazard_suite
 from weighbridge.targets.base import Target
@@ -93,15 +95,26 @@ def default_judges() -> list[Judge]:
 def judge_info(name: str, version: str) -> JudgeInfo:
     """A judge as recorded by a run, with its agreement on the held-out labelled split.
 
-    Figures are measured now, on the installed judge; if its version differs from the one the run
-    used, they would describe another judge, so none are given.
+    Figures are measured on the installed judge; if its version differs from the one the run used,
+    they would describe another judge, so none are given. Measuring takes a while for an embedding
+    judge, so figures are kept in `$WEIGHBRIDGE_HOME/cache/`, keyed by judge, version and the
+    labelled set's digest: a changed judge or set is measured again.
     """
     judge = JUDGES[name]() if name in JUDGES else None
     if judge is None or judge.version != version:
         return JudgeInfo(name, version, None)
+    text = files("weighbridge.judges").joinpath("validation", f"{judge.validation_set}.jsonl").read_bytes()
+    cache_file = default_home() / "cache" / f"judge-{name}-{version}-{hashlib.sha256(text).hexdigest()[:16]}.json"
+    try:
+        return JudgeInfo(name, version, json.loads(cache_file.read_text("utf-8")))
+    except (OSError, ValueError):
+        pass
     rows = load_validation_set(judge.validation_set, split="heldout")
     metrics = validate_judge(judge, rows, judge.positive_label)
-    return JudgeInfo(name, version, {"set": judge.validation_set, "split": "heldout", **asdict(metrics)})
+    figures = {"set": judge.validation_set, "split": "heldout", **asdict(metrics)}
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(figures), "utf-8")
+    return JudgeInfo(name, version, figures)
 
 
 def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
