@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
 from sqlalchemy import select
@@ -31,7 +32,8 @@ _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
 @dataclass(frozen=True)
 class Builtin:
     title: str
-    locate: Callable[[], Path]
+    locate: Callable[[], Path]  # the model file, assembled/verified on first use
+    installed: Callable[[], bool]  # cheap: are its packages there (nothing read or written)
     chat_format: str
 
 
@@ -41,9 +43,19 @@ def _gemma_path() -> Path:
     return gemma_reference_path()
 
 
+def _gemma_installed() -> bool:
+    from weighbridge.references.gemma import GEMMA_3_270M
+
+    packages = [GEMMA_3_270M.sums_package, *(p.package for p in GEMMA_3_270M.parts)]
+    return all(find_spec(p) is not None for p in packages)
+
+
 BUILTINS: dict[str, Builtin] = {
     "gemma-3-270m": Builtin(
-        "Gemma-3-270m base (no safety training), plain-dialogue format", _gemma_path, "plain-dialogue"
+        "Gemma-3-270m base (no safety training), plain-dialogue format",
+        _gemma_path,
+        _gemma_installed,
+        "plain-dialogue",
     ),
 }
 DEFAULT_REFERENCE = "gemma-3-270m"
@@ -65,12 +77,10 @@ def _of(row: ReferenceRow) -> Reference:
 
 
 def builtin_available(name: str = DEFAULT_REFERENCE) -> bool:
-    """Whether a built-in reference's files are installed (it is never downloaded)."""
-    try:
-        BUILTINS[name].locate()
-    except (KeyError, WeighbridgeError):
-        return False
-    return True
+    """Whether a built-in reference's packages are installed (it is never downloaded). Reads and
+    writes nothing: a broken install is reported when the reference is first used."""
+    builtin = BUILTINS.get(name)
+    return builtin is not None and builtin.installed()
 
 
 def chat_format_of(spec: str) -> ChatFormat | None:
