@@ -170,7 +170,7 @@ def read_entries(store: Store, *, last: int | None = None, subject: str | None =
             rows = list(s.scalars(query.order_by(LedgerEntryRow.seq.desc()).limit(last)))[::-1]
         else:
             rows = list(s.scalars(query.order_by(LedgerEntryRow.seq)))
-        return [_entry_of(r) for r in rows]
+        return [entry_of(r) for r in rows]
 
 
 def read_checkpoints(store: Store) -> list[Checkpoint]:
@@ -260,7 +260,7 @@ def prove(store: Store, seq: int, *, checkpoint_size: int | None = None) -> Incl
         hashes = s.scalars(
             select(LedgerEntryRow.entry_hash).where(LedgerEntryRow.seq <= cp_row.tree_size).order_by(LedgerEntryRow.seq)
         ).all()
-        entry, cp = _entry_of(row), _checkpoint_of(cp_row)
+        entry, cp = entry_of(row), _checkpoint_of(cp_row)
         entry_key = _key_of(s.get_one(LedgerKeyRow, entry.actor_key_id))
         cp_key = _key_of(s.get_one(LedgerKeyRow, cp.signer_key_id))
     path = inclusion_path(seq - 1, [bytes.fromhex(h) for h in hashes])
@@ -432,7 +432,8 @@ def _insert_entries(s: Session, values: list[dict[str, Any]]) -> None:
         s.execute(insert(LedgerEntryRow), values)
 
 
-def _entry_of(r: LedgerEntryRow) -> LedgerEntry:
+def entry_of(r: LedgerEntryRow) -> LedgerEntry:
+    """A stored row as the library's entry record (what verification works on)."""
     return LedgerEntry(
         seq=r.seq,
         time=r.time,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from weighbridge.ledger.canonical import evidence_digest
 from weighbridge.ledger.records import LedgerEntry, entry_hash_of, entry_signing_message
 from weighbridge.ledger.signing import key_id_of, verify_signature
+from weighbridge.services.ledger import entry_of
 from weighbridge.store.db import Store
 from weighbridge.store.ledger_schema import LedgerEntryRow
 from weighbridge.store.workflow_schema import ReviewEventRow, ReviewRow, UserRow
@@ -145,19 +146,4 @@ def _entries(store: Store, *, action: str | None = None, seqs: Iterable[int] | N
         query = query.where(LedgerEntryRow.seq.in_(list(seqs)))
     with store.session() as s:
         rows = s.scalars(query).all()
-    return [
-        LedgerEntry(
-            seq=r.seq,
-            time=r.time,
-            actor=r.actor,
-            actor_key_id=r.actor_key_id,
-            action=r.action,
-            subject=r.subject,
-            evidence_digest=r.evidence_digest,
-            prev_hash=r.prev_hash,
-            entry_hash=r.entry_hash,
-            signature=r.signature,
-            evidence_json=r.evidence_json,
-        )
-        for r in rows
-    ]
+    return [entry_of(r) for r in rows]
