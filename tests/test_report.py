@@ -249,7 +249,7 @@ def test_html_lists_every_category_and_embeds_the_chart() -> None:
     # Header facts, with the digest shortened and the full one in a title attribute.
     digest = report["model"]["sha256"]
     assert f'title="{digest}"' in page and f">{digest[:12]}…<" in page
-    assert "Clopper–Pearson" in page and "did not refuse" in page
+    assert "Clopper–Pearson" in page and "primary judge" in page
     assert "refusal" in page and "1.2.0" in page
     assert "12.2 min" in page or "12 min 14 s" in page
     # Self-contained: no external resources, no scripts.
