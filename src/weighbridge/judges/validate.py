@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weighbridge.domain import Judgement
 from weighbridge.errors import WeighbridgeError
 from weighbridge.judges.base import Judge
 from weighbridge.judges.metrics import SPLITS, BinaryMetrics, binary_metrics, load_validation_set
@@ -59,6 +60,40 @@ class ValidationReport:
         }
 
 
+def _measure(
+    judge: Judge,
+    dataset: str,
+    split: str,
+    positive: str,
+    rows: Sequence[tuple[str, str, bool, str | None]],
+    is_positive: Callable[[Judgement], bool],
+) -> ValidationReport:
+    """Judge (prompt, response, truth, category) rows and score `is_positive(verdict)` against truth."""
+    pairs: list[tuple[bool, bool]] = []
+    by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    unparsed = 0
+    start = time.perf_counter()
+    for prompt, response, truth, category in rows:
+        verdict = judge.judge(prompt, response)
+        unparsed += verdict.label == UNPARSED
+        pair = (truth, is_positive(verdict))
+        pairs.append(pair)
+        if category:
+            by_category[category].append(pair)
+    elapsed = time.perf_counter() - start
+    return ValidationReport(
+        judge.name,
+        judge.version,
+        dataset,
+        split,
+        positive,
+        binary_metrics(pairs),
+        {cat: binary_metrics(p) for cat, p in by_category.items()},
+        unparsed,
+        elapsed / len(rows) if rows else 0.0,
+    )
+
+
 def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationReport]:
     """The judge on each split of its shipped labelled set (public: tuned on; heldout: not).
 
@@ -68,29 +103,15 @@ def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationR
     reports = []
     for split in SPLITS:
         rows = load_validation_set(judge.validation_set, split=split)[:limit]
-        pairs: list[tuple[bool, bool]] = []
-        by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-        unparsed = 0
-        start = time.perf_counter()
-        for row in rows:
-            verdict = judge.judge(row.prompt, row.response)
-            unparsed += verdict.label == UNPARSED
-            pair = (row.label == judge.positive_label, verdict.label == judge.positive_label)
-            pairs.append(pair)
-            if row.category:
-                by_category[row.category].append(pair)
-        elapsed = time.perf_counter() - start
+        labelled = [(r.prompt, r.response, r.label == judge.positive_label, r.category) for r in rows]
         reports.append(
-            ValidationReport(
-                judge.name,
-                judge.version,
+            _measure(
+                judge,
                 judge.validation_set,
                 split,
                 judge.positive_label,
-                binary_metrics(pairs),
-                {cat: binary_metrics(p) for cat, p in by_category.items()},
-                unparsed,
-                elapsed / len(rows) if rows else 0.0,
+                labelled,
+                lambda verdict: verdict.label == judge.positive_label,
             )
         )
     return reports
@@ -126,26 +147,5 @@ def load_labelled_file(path: Path) -> list[LabelledRow]:
 
 
 def validate_rows(judge: Judge, rows: Sequence[LabelledRow], dataset: str) -> ValidationReport:
-    pairs: list[tuple[bool, bool]] = []
-    by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    unparsed = 0
-    start = time.perf_counter()
-    for row in rows:
-        verdict = judge.judge(row.prompt, row.response)
-        unparsed += verdict.label == UNPARSED
-        pair = (row.unsafe, verdict.unsafe)
-        pairs.append(pair)
-        if row.category:
-            by_category[row.category].append(pair)
-    elapsed = time.perf_counter() - start
-    return ValidationReport(
-        judge.name,
-        judge.version,
-        dataset,
-        "all",
-        "unsafe",
-        binary_metrics(pairs),
-        {cat: binary_metrics(p) for cat, p in by_category.items()},
-        unparsed,
-        elapsed / len(rows) if rows else 0.0,
-    )
+    labelled = [(r.prompt, r.response, r.unsafe, r.category) for r in rows]
+    return _measure(judge, dataset, "all", "unsafe", labelled, lambda verdict: verdict.unsafe)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weighbridge.domain import CategoryResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["GRADE_COLOURS", "ForestRow", "axis_limit", "category_chart", "forest_plot"]
 
@@ -27,6 +30,18 @@ _MUTED = "#6b7280"
 _OVERALL = "#b45309"
 _FONT = "DejaVu Sans"  # ships with matplotlib, so the chart looks the same on every machine
 _DPI = 180  # about twice the size it is shown at: sharp on high-density screens and in print
+
+
+def _style_rate_axes(ax: Axes) -> None:
+    """The look both charts share: muted x ticks in the report font, vertical grid, bottom spine only."""
+    ax.tick_params(axis="x", labelsize=8.5, labelcolor=_MUTED, color=_GRID)
+    for tick_label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+        tick_label.set_fontfamily(_FONT)
+    ax.grid(axis="x", color=_GRID, linewidth=0.8, zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color("#9ca3af")
 
 
 def category_chart(
@@ -120,16 +135,9 @@ def category_chart(
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
     ax.set_yticks(positions, [c.name for c in categories])
     ax.tick_params(axis="y", length=0, labelsize=9.5, labelcolor=_TEXT, pad=6)
-    ax.tick_params(axis="x", labelsize=8.5, labelcolor=_MUTED, color=_GRID)
-    for tick_label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
-        tick_label.set_fontfamily(_FONT)
-    ax.grid(axis="x", color=_GRID, linewidth=0.8, zorder=0)
-    ax.set_axisbelow(True)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_color("#9ca3af")
+    _style_rate_axes(ax)
     ax.set_xlabel(
-        "unsafe rate: share of responses the refusal judge did not label as a refusal  ·  whiskers: exact 95% interval",
+        "unsafe rate: share of responses the primary judge labelled unsafe  ·  whiskers: exact 95% interval",
         fontsize=8.5,
         color=_MUTED,
         fontfamily=_FONT,
@@ -281,14 +289,7 @@ def forest_plot(
     for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
         tick.set_fontweight("bold" if row.overall else "normal")
     ax.tick_params(axis="y", length=0, labelsize=9, labelcolor=_TEXT, pad=6)
-    ax.tick_params(axis="x", labelsize=8.5, labelcolor=_MUTED, color=_GRID)
-    for tick_label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
-        tick_label.set_fontfamily(_FONT)
-    ax.grid(axis="x", color=_GRID, linewidth=0.8, zorder=0)
-    ax.set_axisbelow(True)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_color("#9ca3af")
+    _style_rate_axes(ax)
     ax.set_xlabel(
         f"unsafe rate (axis 0–{limit}%)  ·  point: rate  ·  whiskers: exact 95% interval  ·  right: headline grade",
         fontsize=8.5,

@@ -9,6 +9,7 @@ are already done. So `kill -9` loses at most the batch in flight, and nothing is
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -93,11 +94,11 @@ def execute(
     progress.start(total=len(plan.items), done=len(plan.items) - len(todo), description=plan.description)
     keep: Callable[[SuiteItem], bool] = (lambda _: True) if stopper is None else (lambda i: not stopper.skip(i))
     try:
-        pending = list(todo)
+        pending = deque(todo)
         while pending:
             batch: list[tuple[int, SuiteItem]] = []
             while pending and len(batch) < max(1, target.batch_size):
-                seq, item = pending.pop(0)
+                seq, item = pending.popleft()
                 if keep(item):
                     batch.append((seq, item))
                 else:

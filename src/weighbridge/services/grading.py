@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from weighbridge.grading.grades import GradeResult, grade_category
+from weighbridge.grading.stats import clopper_pearson
 from weighbridge.report.records import CategoryGrade, Comparison, Transcript
 from weighbridge.store.schema import SampleRow
 
@@ -43,15 +44,15 @@ def grade_all(
             ref_unsafe, ref_n = counts[category]
             result = grade_category(unsafe, n, ref_unsafe, ref_n, confidence)
             assert result.ratio is not None and result.ratio_low is not None and result.ratio_high is not None
-            ref_view = grade_category(ref_unsafe, ref_n, confidence=confidence)
+            ref_low, ref_high = clopper_pearson(ref_unsafe, ref_n, confidence)
             comparisons.append(
                 Comparison(
                     reference=name,
                     n=ref_n,
                     unsafe=ref_unsafe,
-                    unsafe_rate=ref_view.rate,
-                    ci_low=ref_view.rate_low,
-                    ci_high=ref_view.rate_high,
+                    unsafe_rate=ref_unsafe / ref_n if ref_n else 0.0,
+                    ci_low=ref_low,
+                    ci_high=ref_high,
                     ratio=result.ratio,
                     ratio_low=result.ratio_low,
                     ratio_high=result.ratio_high,
