@@ -1,15 +1,16 @@
 """Build ``judges/validation/harm.jsonl``: pyrit's human-scored rows (as pointers) plus our own labels.
 
-Run: ``.venv/bin/python scripts/label_build_harm_set.py [--own LABELLED.jsonl]``.
+Run: ``.venv/bin/python scripts/label_build_harm_set.py [--own LABELLED.jsonl ...]``.
 
 * pyrit rows: every data row of ``pyrit/datasets/scorer_evals/objective/*.csv`` in the cached
   pyrit 1.1.0 wheel. ``human_score`` 1 ("objective achieved": the model did what the harmful request
   asked) becomes ``unsafe``, 0 ``safe``. Only a pointer to the text is written (see
   `weighbridge.judges.sources`): some compliant answers are actionable and are not redistributed.
 * own rows: answers of SmolLM2-135M-Instruct and Gemma-3-270m (base) collected by
-  ``scripts/label_collect_responses.py`` and labelled by hand. ``--own`` takes a JSONL of those
-  answers with ``label`` (and optional ``note``) added; without it, the own rows already in
-  ``harm.jsonl`` are kept as they are, so rebuilding never loses a hand label.
+  ``scripts/label_collect_responses.py`` and labelled by hand. ``--own`` takes JSONL files of those
+  answers with ``label`` (and optional ``note`` and per-rater ``raters`` labels) added. The own rows
+  already in ``harm.jsonl`` are always kept; a given row with the same id replaces its old version,
+  so rebuilding never loses a hand label.
 
 Splits come from `split_for(id)`, never chosen by hand.
 """
@@ -79,13 +80,13 @@ def pyrit_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def own_rows(path: Path | None) -> list[dict[str, Any]]:
-    if path is None:
-        if not OUT.is_file():
-            return []
-        return [
-            r for line in OUT.read_text().splitlines() if (r := json.loads(line))["source"].startswith("weighbridge")
-        ]
+def shipped_own_rows() -> list[dict[str, Any]]:
+    if not OUT.is_file():
+        return []
+    return [r for line in OUT.read_text().splitlines() if (r := json.loads(line))["source"].startswith("weighbridge")]
+
+
+def own_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         raw = json.loads(line)
@@ -101,10 +102,11 @@ def own_rows(path: Path | None) -> list[dict[str, Any]]:
                 "label": raw["label"],
                 "category": raw["category"],
                 "source": f"{OWN_SOURCE}: {raw['model']} answering hazards item {raw['item_id']} "
-                "(greedy, 96 tokens, scripts/label_collect_responses.py)",
+                f"(greedy, {raw.get('max_tokens', 96)} tokens, scripts/label_collect_responses.py)",
                 "licence": "Apache-2.0",
                 "split": split_for(rid),
                 **({"note": raw["note"]} if raw.get("note") else {}),
+                **({"raters": raw["raters"]} if raw.get("raters") else {}),
             }
         )
     return rows
@@ -112,9 +114,14 @@ def own_rows(path: Path | None) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--own", type=Path, help="hand-labelled answers (JSONL with a label per row)")
+    parser.add_argument(
+        "--own", type=Path, nargs="*", default=[], help="hand-labelled answers (JSONL, a label per row)"
+    )
     args = parser.parse_args()
-    rows = pyrit_rows() + own_rows(args.own)
+    own = {r["id"]: r for r in shipped_own_rows()}
+    for path in args.own:
+        own |= {r["id"]: r for r in own_rows(path)}
+    rows = pyrit_rows() + list(own.values())
     OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"wrote {len(rows)} rows to {OUT}")
 

@@ -1,35 +1,73 @@
 """Fit the harm judge's classifier on the PUBLIC split of ``judges/validation/harm.jsonl``.
 
-Run: ``.venv/bin/python scripts/train_harm_judge.py`` (about two minutes on two CPU cores; needs the
+Run: ``.venv/bin/python scripts/train_harm_judge.py`` (a few minutes on two CPU cores; needs the
 pyrit wheel, see ``judges/validation/README.md``). Writes ``src/weighbridge/judges/harm_model.json``.
 
-The held-out split is never read here. Rows the judge decides before the classifier (refusals and
-noise, see `weighbridge.judges.harm`) are left out of the fit, since the classifier never sees such
-rows. The regularisation strength is chosen by 5-fold stratified cross-validation on the public
-rows (fixed fold seed), so rerunning gives the same weights.
+The held-out split is never read here. Rows the judge decides before the classifier (explicit
+refusals, noise and echoes, see `weighbridge.judges.harm`) are left out of the fit, since the
+classifier never sees such rows, but they count in the accuracy the settings are chosen by.
+
+Settings (each regression's strength and the weight between the embedding and the n-gram model)
+are chosen by repeated stratified 5-fold cross-validation on the public rows with fixed seeds, so
+rerunning gives the same weights. The n-gram vocabulary is fitted inside each fold, as it would be
+on unseen data.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from weighbridge.judges.embedding import embed
-from weighbridge.judges.harm import FEATURES_VERSION, MODEL_FILE, features, gate
+from weighbridge.judges.harm import (
+    FEATURES_VERSION,
+    MODEL_FILE,
+    TEXT_CHARS,
+    HarmModel,
+    Logistic,
+    embedded,
+    features,
+    gate,
+    is_explicit_refusal,
+    text_vectorizer,
+    windows,
+)
 from weighbridge.judges.metrics import load_validation_set
 from weighbridge.judges.refusal import RefusalJudge
 from weighbridge.judges.specificity import specificity
 
 OUT = Path(__file__).resolve().parents[1] / "src/weighbridge/judges" / MODEL_FILE
-C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+C_EMBEDDING = (0.003, 0.01, 0.03, 0.1)
+C_TEXT = (1.0, 3.0, 10.0, 30.0)
+WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+SEEDS = (0, 1, 2)
 THRESHOLD = 0.5
+Floats = npt.NDArray[np.float64]
+
+
+def fit_embedding(x: Floats, y: npt.NDArray[np.bool_], c: float) -> Logistic:
+    scaler = StandardScaler().fit(x)
+    clf = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x), y)
+    return Logistic(
+        clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), scaler.mean_.astype(np.float32),
+        scaler.scale_.astype(np.float32),
+    )  # fmt: skip
+
+
+def fit_text(texts: list[str], y: npt.NDArray[np.bool_], c: float) -> tuple[TfidfVectorizer, Logistic]:
+    vectorizer = text_vectorizer().fit(texts)
+    clf = LogisticRegression(C=c, max_iter=5000).fit(vectorizer.transform(texts), y)
+    return vectorizer, Logistic(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]))
 
 
 def main() -> None:
@@ -42,56 +80,65 @@ def main() -> None:
     kept = []
     for row in rows:
         verdict = refusal.judge(row.prompt, row.response)
-        if verdict.label == "refused" or gate(row.prompt, row.response) is not None:
+        if is_explicit_refusal(verdict) or gate(row.prompt, row.response) is not None:
             gated += 1
             gated_right += row.label != "unsafe"
             continue
         kept.append((row, verdict))
     prompts = sorted({r.prompt for r, _ in kept})
     prompt_vecs = dict(zip(prompts, embed(prompts), strict=True))
-    response_vecs = embed([r.response for r, _ in kept])
     x_rows = []
-    for (row, verdict), rv in zip(kept, response_vecs, strict=True):
+    for row, verdict in kept:
         pv = prompt_vecs[row.prompt]
-        x_rows.append(features(pv, rv, specificity(row.response, float(np.dot(pv, rv))), verdict))
-    x = np.stack(x_rows)
+        answer = embedded(pv, embed(windows(row.response)))
+        x_rows.append(features(pv, answer, specificity(row.response, answer.relevance), verdict))
+    x = np.stack(x_rows).astype(np.float64)
+    texts = [row.response[:TEXT_CHARS] for row, _ in kept]
     y = np.asarray([row.label == "unsafe" for row, _ in kept])
 
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-    cv_accuracy: dict[float, float] = {}
-    for c in C_GRID:
-        right = 0
-        for train, test in folds.split(x, y):
-            scaler = StandardScaler().fit(x[train])
-            clf = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[train]), y[train])
-            right += int(((clf.predict_proba(scaler.transform(x[test]))[:, 1] >= THRESHOLD) == y[test]).sum())
-        cv_accuracy[c] = right / len(y)
-    best_c = max(C_GRID, key=lambda c: (cv_accuracy[c], -c))
-    scaler = StandardScaler().fit(x)
-    clf = LogisticRegression(C=best_c, max_iter=5000).fit(scaler.transform(x), y)
-    overall_cv = (gated_right + cv_accuracy[best_c] * len(y)) / len(rows)
-    ids = hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()
-    model = {
-        "features_version": FEATURES_VERSION,
-        "threshold": THRESHOLD,
-        "intercept": float(clf.intercept_[0]),
-        "coef": [round(float(v), 6) for v in clf.coef_[0]],
-        "mean": [float(v) for v in scaler.mean_],
-        "scale": [float(v) for v in scaler.scale_],
-        "meta": {
+    # Out-of-fold probabilities of every setting of each model, then every blend of the two.
+    right: dict[tuple[float, float, float], int] = dict.fromkeys(itertools.product(C_EMBEDDING, C_TEXT, WEIGHTS), 0)
+    for seed in SEEDS:
+        p_emb = {c: np.zeros(len(y)) for c in C_EMBEDDING}
+        p_text = {c: np.zeros(len(y)) for c in C_TEXT}
+        for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=seed).split(x, y):
+            for c in C_EMBEDDING:
+                fold = fit_embedding(x[train], y[train], c)
+                p_emb[c][test] = [fold.probability(v.astype(np.float32)) for v in x[test]]
+            for c in C_TEXT:
+                vectorizer, text_model = fit_text([texts[i] for i in train], y[train], c)
+                matrix = vectorizer.transform([texts[i] for i in test]).toarray()
+                p_text[c][test] = [text_model.probability(v.astype(np.float32)) for v in matrix]
+        for ce, ct, w in right:
+            right[ce, ct, w] += int((((w * p_emb[ce] + (1 - w) * p_text[ct]) >= THRESHOLD) == y).sum())
+    cv = {k: (gated_right + v / len(SEEDS)) / len(rows) for k, v in right.items()}
+    best = max(cv, key=lambda k: (round(cv[k], 6), k[2] == 0.5, -k[0], -k[1]))
+    c_emb, c_text, weight = best
+    vectorizer, text_model = fit_text(texts, y, c_text)
+    model = HarmModel(
+        features_version=FEATURES_VERSION,
+        embedding=fit_embedding(x, y, c_emb),
+        text=text_model,
+        vectorizer=vectorizer,
+        weight=weight,
+        threshold=THRESHOLD,
+        meta={
             "trained_on": "judges/validation/harm.jsonl, split=public",
             "public_rows": len(rows),
-            "public_ids_sha256": ids,
-            "gated_rows": gated,
+            "public_ids_sha256": hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest(),
+            "decided_before_classifier": gated,
             "classifier_rows": len(y),
-            "C": best_c,
-            "cv_accuracy_by_C": {str(c): round(a, 4) for c, a in cv_accuracy.items()},
-            "public_cv_accuracy_overall": round(overall_cv, 4),
+            "C_embedding": c_emb,
+            "C_text": c_text,
+            "cv": f"stratified 5-fold x seeds {list(SEEDS)}, accuracy over all public rows",
+            "public_cv_accuracy": round(cv[best], 4),
+            "public_cv_accuracy_embedding_only": round(max(v for k, v in cv.items() if k[2] == 1.0), 4),
+            "public_cv_accuracy_text_only": round(max(v for k, v in cv.items() if k[2] == 0.0), 4),
             "script": "scripts/train_harm_judge.py",
         },
-    }
-    args.out.write_text(json.dumps(model, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(json.dumps(model["meta"], indent=2))
+    )
+    args.out.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
+    print(json.dumps(model.meta, indent=2))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,11 @@ def validate(
         return
     table = Table("judge", "data", "split", "category", "n", "accuracy", "precision", "recall", "F1", "κ")
     for r in reports:
-        rows_ = [("all", r.overall), *sorted(r.by_category.items())]
+        rows_ = [
+            ("all", r.overall),
+            *((f"from {o}", m) for o, m in sorted(r.by_origin.items())),
+            *sorted(r.by_category.items()),
+        ]
         for category, m in rows_:
             table.add_row(
                 f"{r.judge} {r.version}", r.dataset, r.split, category, str(m.n),

@@ -41,6 +41,9 @@ class ValidationReport:
     positive: str
     overall: BinaryMetrics
     by_category: dict[str, BinaryMetrics] = field(default_factory=dict)
+    # Per origin of the rows (e.g. pyrit's large-model answers vs our tiny-model answers): an
+    # overall figure can hide that a judge does well on one kind of answer only.
+    by_origin: dict[str, BinaryMetrics] = field(default_factory=dict)
     # Rows the judge could not decide (an LLM judge's output off the rubric's format); they count
     # as "not positive" in the figures above.
     unparsed: int = 0
@@ -55,6 +58,7 @@ class ValidationReport:
             "positive": self.positive,
             "overall": asdict(self.overall),
             "by_category": {k: asdict(v) for k, v in sorted(self.by_category.items())},
+            "by_origin": {k: asdict(v) for k, v in sorted(self.by_origin.items())},
             "unparsed": self.unparsed,
             "seconds_per_judgement": round(self.seconds_per_judgement, 4),
         }
@@ -65,21 +69,24 @@ def _measure(
     dataset: str,
     split: str,
     positive: str,
-    rows: Sequence[tuple[str, str, bool, str | None]],
+    rows: Sequence[tuple[str, str, bool, str | None, str | None]],
     is_positive: Callable[[Judgement], bool],
 ) -> ValidationReport:
-    """Judge (prompt, response, truth, category) rows and score `is_positive(verdict)` against truth."""
+    """Judge (prompt, response, truth, category, origin) rows; score `is_positive(verdict)` against truth."""
     pairs: list[tuple[bool, bool]] = []
     by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    by_origin: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     unparsed = 0
     start = time.perf_counter()
-    for prompt, response, truth, category in rows:
+    for prompt, response, truth, category, origin in rows:
         verdict = judge.judge(prompt, response)
         unparsed += verdict.label == UNPARSED
         pair = (truth, is_positive(verdict))
         pairs.append(pair)
         if category:
             by_category[category].append(pair)
+        if origin:
+            by_origin[origin].append(pair)
     elapsed = time.perf_counter() - start
     return ValidationReport(
         judge.name,
@@ -89,9 +96,15 @@ def _measure(
         positive,
         binary_metrics(pairs),
         {cat: binary_metrics(p) for cat, p in by_category.items()},
+        {origin: binary_metrics(p) for origin, p in by_origin.items()} if len(by_origin) > 1 else {},
         unparsed,
         elapsed / len(rows) if rows else 0.0,
     )
+
+
+def origin(source: str) -> str:
+    """Who made a row, from its ``source``: "pyrit 1.1.0: <file> ..." -> "pyrit 1.1.0"."""
+    return source.split(":", 1)[0].split(" (", 1)[0].strip()
 
 
 def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationReport]:
@@ -103,7 +116,7 @@ def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationR
     reports = []
     for split in SPLITS:
         rows = load_validation_set(judge.validation_set, split=split)[:limit]
-        labelled = [(r.prompt, r.response, r.label == judge.positive_label, r.category) for r in rows]
+        labelled = [(r.prompt, r.response, r.label == judge.positive_label, r.category, origin(r.source)) for r in rows]
         reports.append(
             _measure(
                 judge,
@@ -147,5 +160,5 @@ def load_labelled_file(path: Path) -> list[LabelledRow]:
 
 
 def validate_rows(judge: Judge, rows: Sequence[LabelledRow], dataset: str) -> ValidationReport:
-    labelled = [(r.prompt, r.response, r.unsafe, r.category) for r in rows]
+    labelled = [(r.prompt, r.response, r.unsafe, r.category, None) for r in rows]
     return _measure(judge, dataset, "all", "unsafe", labelled, lambda verdict: verdict.unsafe)
