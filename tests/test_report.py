@@ -258,6 +258,18 @@ def test_html_lists_every_category_and_embeds_the_chart() -> None:
     assert "http://" not in page and "https://" not in page
 
 
+def test_html_shows_judge_agreement_per_origin_of_the_labelled_rows() -> None:
+    report = make_report()
+    report["judges"][0]["validation"]["by_origin"] = {
+        "pyrit 1.1.0": {"n": 20, "accuracy": 0.75, "precision": 0.8, "recall": 0.7, "f1": 0.74, "cohen_kappa": 0.5},
+        "weighbridge": {"n": 27, "accuracy": 0.963, "precision": 0.0, "recall": 0.0, "f1": 0.0, "cohen_kappa": 0.0},
+    }
+    validate_report(report)
+    page = render_html(report)
+    assert "rows from pyrit 1.1.0 (n=20): accuracy 0.750" in page
+    assert "rows from weighbridge (n=27): accuracy 0.963" in page
+
+
 def test_html_escapes_model_name() -> None:
     page = render_html(make_report(gguf_model('evil<script>alert("x")</script>&co')))
     assert "<script>" not in page

@@ -107,27 +107,27 @@ def origin(source: str) -> str:
     return source.split(":", 1)[0].split(" (", 1)[0].strip()
 
 
+def validate_split(judge: Judge, split: str, limit: int | None = None) -> ValidationReport:
+    """The judge on one split of its shipped labelled set (only the first `limit` rows, if given)."""
+    rows = load_validation_set(judge.validation_set, split=split)[:limit]
+    labelled = [(r.prompt, r.response, r.label == judge.positive_label, r.category, origin(r.source)) for r in rows]
+    return _measure(
+        judge,
+        judge.validation_set,
+        split,
+        judge.positive_label,
+        labelled,
+        lambda verdict: verdict.label == judge.positive_label,
+    )
+
+
 def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationReport]:
     """The judge on each split of its shipped labelled set (public: tuned on; heldout: not).
 
     Args:
         limit: only the first `limit` rows of each split (in file order), for slow judges.
     """
-    reports = []
-    for split in SPLITS:
-        rows = load_validation_set(judge.validation_set, split=split)[:limit]
-        labelled = [(r.prompt, r.response, r.label == judge.positive_label, r.category, origin(r.source)) for r in rows]
-        reports.append(
-            _measure(
-                judge,
-                judge.validation_set,
-                split,
-                judge.positive_label,
-                labelled,
-                lambda verdict: verdict.label == judge.positive_label,
-            )
-        )
-    return reports
+    return [validate_split(judge, split, limit) for split in SPLITS]
 
 
 def load_labelled_file(path: Path) -> list[LabelledRow]:

@@ -111,6 +111,16 @@ def _finding_view(finding: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+_AGREEMENT = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
+              ("Cohen's κ", "cohen_kappa"))  # fmt: skip
+
+
+def _figures(v: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (label, f"{float(v[key]):.3f}" if isinstance(v.get(key), int | float) else "–") for label, key in _AGREEMENT
+    ]
+
+
 def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
     v = judge.get("validation")
     view: dict[str, Any] = {"name": _text(judge.get("name")), "version": _text(judge.get("version"))}
@@ -118,15 +128,10 @@ def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(v, Mapping):
         view["validation"] = {
             "where": f"{_text(v.get('set'))} · {_text(v.get('split'))} · n={_text(v.get('n'))}",
-            "figures": [
-                (label, f"{float(v[key]):.3f}" if isinstance(v.get(key), int | float) else "–")
-                for label, key in (
-                    ("accuracy", "accuracy"),
-                    ("precision", "precision"),
-                    ("recall", "recall"),
-                    ("F1", "f1"),
-                    ("Cohen's κ", "cohen_kappa"),
-                )
+            "figures": _figures(v),
+            "by_origin": [
+                (f"{name} (n={_text(_mapping(m).get('n'))})", _figures(_mapping(m)))
+                for name, m in _mapping(v.get("by_origin")).items()
             ],
         }
     return view

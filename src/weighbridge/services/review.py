@@ -35,8 +35,8 @@ from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import manifest_of
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge
-from weighbridge.judges.metrics import load_validation_set, validate_judge
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
+from weighbridge.judges.validate import validate_split
 from weighbridge.references import registry as references
 from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
 from weighbridge.report.records import AdaptiveInfo, ReferenceInfo
@@ -109,9 +109,14 @@ def judge_info(name: str, version: str) -> JudgeInfo:
         return JudgeInfo(name, version, json.loads(cache_file.read_text("utf-8")))
     except (OSError, ValueError):
         pass
-    rows = load_validation_set(judge.validation_set, split="heldout")
-    metrics = validate_judge(judge, rows, judge.positive_label)
-    figures = {"set": judge.validation_set, "split": "heldout", **asdict(metrics)}
+    measured = validate_split(judge, "heldout")
+    figures = {
+        "set": judge.validation_set,
+        "split": "heldout",
+        **asdict(measured.overall),
+        # An overall figure can hide that a judge is good on one kind of answer only.
+        "by_origin": {name: asdict(m) for name, m in sorted(measured.by_origin.items())},
+    }
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache_file.write_text(json.dumps(figures), "utf-8")
     return JudgeInfo(name, version, figures)
