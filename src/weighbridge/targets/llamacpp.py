@@ -12,6 +12,11 @@ from typing import Any
 
 from weighbridge.domain import ChatRequest, Generation
 from weighbridge.errors import WeighbridgeError
+from weighbridge.targets.llamacpp_batch import BatchedDecoder, Job
+
+# How many requests a review decodes together (the review, the references and the readiness check
+# open their targets with it). Measured in benchmarks/batching.py; see the report there.
+REVIEW_BATCH_SIZE = 8
 
 
 def default_threads() -> int:
@@ -37,9 +42,31 @@ class LlamaCppTarget:
             suits models with and without one. A short digest of it enters `describe()`.
         stop: strings that end generation (the turn markers of an explicit format); they enter
             `describe()` when given, since they change answers.
-    """
+        batch_size: how many requests are decoded together (the runner hands over this many at
+            once). 1, the default, answers each request through `create_chat_completion` exactly as
+            before batching existed; the review uses `REVIEW_BATCH_SIZE`. Above 1, two or more
+            requests go to `llamacpp_batch.BatchedDecoder`, which mirrors that call (same prompt
+            tokens, prefix handling, sampler chain, stop and length rules) but advances all
+            sequences in one llama.cpp decode per token. A lone request still takes
+            `create_chat_completion`: one sequence in the batch context computes exactly the same
+            thing, and a caller that asks one at a time (the LLM judge) never allocates the batch
+            context's KV cache.
 
-    batch_size = 1
+    Batched answers and single answers (see `llamacpp_batch` for the mechanics): with greedy
+    decoding, a batched answer equals the batch_size=1 answer when the model's matrix products round
+    the same whatever number of tokens they see: SmolLM2-135M Q4_1 gave bit-identical logits at 1 to
+    16 sequences and all 16 hazard answers equal. Weights that llama.cpp repacks for the CPU (Q4_0,
+    Q4_K, Q6_K, IQ4_NL... with AVX2) round differently for a lone token than inside a 4-column
+    block, so for such models an answer depends on how many requests shared its steps and in which
+    slot it ran: Gemma-3-270m Q4_K_M matched on 9 of 16 hazard prompts at batch size 8. The same
+    requests in the same order always give the same answers. Sampled answers (temperature > 0) use
+    llama.cpp's own sampler chain with the request's seed, as the single path does. Because
+    answers can change, a batch size above 1 enters `describe()` (run identity and cache key),
+    while batch_size=1 leaves it exactly as before batching existed.
+
+    `Generation.seconds` of a batched request is its share of the batch's wall time (its prompt
+    evaluation plus each decoding step divided among the sequences in it).
+    """
 
     def __init__(
         self,
@@ -50,10 +77,15 @@ class LlamaCppTarget:
         seed: int = 0,
         chat_template: str | None = None,
         stop: Sequence[str] = (),
+        batch_size: int = 1,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        if batch_size < 1:
+            raise WeighbridgeError(f"batch_size must be at least 1 (got {batch_size})", "Use 1 to decode one at a time")
+        self.batch_size = batch_size
+        self._decoder: BatchedDecoder | None = None
         self.name = model_path.name
         self.model_path = model_path
         self.n_threads = n_threads or default_threads()
@@ -91,6 +123,8 @@ class LlamaCppTarget:
         if self._template_override and not self._llm._model.add_bos_token():
             bos = ""
         self.chat_template = template
+        # create_chat_completion adds the formatter's EOS text to the stop strings; so does the batch.
+        self._eos_text = eos
         self._formatter = Jinja2ChatFormatter(
             template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True
         )
@@ -144,6 +178,8 @@ class LlamaCppTarget:
             described["chat_template"] = "gguf"
         if self.stop:
             described["stop"] = list(self.stop)
+        if self.batch_size > 1:
+            described["batch_size"] = self.batch_size
         return described
 
     def format_prompt(self, request: ChatRequest) -> str:
@@ -151,8 +187,34 @@ class LlamaCppTarget:
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         return str(self._formatter(messages=messages).prompt)
 
+    def _prompt_tokens(self, request: ChatRequest) -> list[int]:
+        """The prompt as llama.cpp will see it, refused with a clear error if it cannot fit."""
+        tokens = self._tokenize(self.format_prompt(request))
+        n_ctx = int(self._llm.n_ctx())
+        if len(tokens) >= n_ctx:
+            raise WeighbridgeError(
+                f"The prompt of request {request.id} is {len(tokens)} tokens; the context holds {n_ctx}",
+                "Shorten the prompt, or open the model with a larger n_ctx",
+            )
+        return tokens
+
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
-        return [self._one(r) for r in requests]
+        """One generation per request, in order. Every prompt is checked before any is decoded."""
+        prompts = [self._prompt_tokens(r) for r in requests]
+        if self.batch_size == 1 or len(requests) < 2:
+            return [self._one(r) for r in requests]
+        n_ctx = int(self._llm.n_ctx())
+        jobs = []
+        for request, tokens in zip(requests, prompts, strict=True):
+            # create_completion's rule: no cap (or one past the context) means up to the context.
+            max_tokens = request.params.max_tokens
+            if max_tokens <= 0 or max_tokens + len(tokens) >= n_ctx:
+                max_tokens = n_ctx - len(tokens)
+            jobs.append(Job(request, tokens, max_tokens))
+        if self._decoder is None:
+            stop = [*self.stop, self._eos_text]
+            self._decoder = BatchedDecoder(self._llm, self.batch_size, self._prefix, stop)
+        return self._decoder.run(jobs)
 
     def _one(self, request: ChatRequest) -> Generation:
         p = request.params
@@ -180,6 +242,9 @@ class LlamaCppTarget:
         )
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()  # it borrows the model, so it goes first
+            self._decoder = None
         self._llm.close()
 
 
