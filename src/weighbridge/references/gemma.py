@@ -94,7 +94,7 @@ def open_gemma_reference(
     *, home: Path | None = None, n_threads: int | None = None, n_ctx: int = 2048
 ) -> LlamaCppTarget:
     """Gemma-3-270m loaded in process, reviewed through the plain-dialogue format."""
-    from weighbridge.targets.llamacpp import LlamaCppTarget
+    from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
 
     return LlamaCppTarget(
         gemma_reference_path(home=home),
@@ -102,4 +102,5 @@ def open_gemma_reference(
         n_ctx=n_ctx,
         chat_template=PLAIN_DIALOGUE.template,
         stop=PLAIN_DIALOGUE.stop,
+        batch_size=REVIEW_BATCH_SIZE,
     )

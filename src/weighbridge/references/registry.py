@@ -218,10 +218,12 @@ def open_reference_target(ref: Reference, model: ModelRef, n_threads: int | None
 
         assert model.endpoint is not None
         return OpenAICompatTarget(model.endpoint)
-    from weighbridge.targets.llamacpp import LlamaCppTarget
+    from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
 
     assert model.path is not None
     fmt = chat_format_of(ref.chat_format)
     if fmt is None:
-        return LlamaCppTarget(Path(model.path), n_threads=n_threads)
-    return LlamaCppTarget(Path(model.path), n_threads=n_threads, chat_template=fmt.template, stop=fmt.stop)
+        return LlamaCppTarget(Path(model.path), n_threads=n_threads, batch_size=REVIEW_BATCH_SIZE)
+    return LlamaCppTarget(
+        Path(model.path), n_threads=n_threads, chat_template=fmt.template, stop=fmt.stop, batch_size=REVIEW_BATCH_SIZE
+    )

@@ -129,10 +129,11 @@ def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
         assert model.endpoint is not None
         return OpenAICompatTarget(model.endpoint)
     if model.format == "gguf":
-        from weighbridge.targets.llamacpp import LlamaCppTarget
+        from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
 
         assert model.path is not None
-        return LlamaCppTarget(Path(model.path), n_threads=n_threads, seed=GenerationParams().seed)
+        seed = GenerationParams().seed
+        return LlamaCppTarget(Path(model.path), n_threads=n_threads, seed=seed, batch_size=REVIEW_BATCH_SIZE)
     raise WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
 
 
