@@ -213,7 +213,8 @@ class LlamaCppTarget:
             jobs.append(Job(request, tokens, max_tokens))
         if self._decoder is None:
             stop = [*self.stop, self._eos_text]
-            self._decoder = BatchedDecoder(self._llm, self.batch_size, self._prefix, stop)
+            with _quiet_stderr():  # llama.cpp logs the new context's set-up from C
+                self._decoder = BatchedDecoder(self._llm, self.batch_size, self._prefix, stop)
         return self._decoder.run(jobs)
 
     def _one(self, request: ChatRequest) -> Generation:
