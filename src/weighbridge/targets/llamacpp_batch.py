@@ -1,9 +1,11 @@
 """Several chat requests decoded together through llama.cpp's low-level multi-sequence API.
 
 One `llama_decode` call advances every running sequence by one token, so the weights are streamed
-once per step for all of them instead of once per sequence. On a 2-core CPU that is worth about
-1.3x the generated tokens per second for SmolLM2-135M at 8 sequences; the CPU, not memory, soon
-becomes the limit (benchmarks/batching.py).
+once per step for all of them instead of once per sequence. On a 2-core CPU the arithmetic, not
+memory, is soon the limit: a step of 8 SmolLM2-135M Q4_1 sequences takes about 6 single steps
+(Q4_1 has no batched kernel in llama.cpp's CPU backend, every column repeats the dot products), so
+steady decoding gains about 1.3x and a whole batch of hazard prompts 1.1-1.2x; Gemma-3-270m, whose
+weights do get GEMM kernels, gains 1.2-1.3x (benchmarks/batching.py).
 
 The decoder mirrors `Llama.create_chat_completion` as `LlamaCppTarget` calls it, so that batching
 changes as little as llama.cpp allows:
