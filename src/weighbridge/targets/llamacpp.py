@@ -58,9 +58,9 @@ class LlamaCppTarget:
     Batched answers and single answers (see `llamacpp_batch` for the mechanics): with greedy
     decoding, a batched answer equals the batch_size=1 answer when the model's matrix products round
     the same whatever number of tokens they see: SmolLM2-135M Q4_1 gave bit-identical logits at 1 to
-    16 sequences and all 16 hazard answers equal. Weights that llama.cpp repacks for the CPU (Q4_0,
-    Q4_K, Q6_K, IQ4_NL... with AVX2) round differently for a lone token than inside a 4-column
-    block, so for such models an answer depends on how many requests shared its steps and in which
+    16 sequences and all 16 hazard answers equal. llama.cpp's CPU kernels for other weight types
+    (repacked Q4_0/Q4_K, tinyBLAS for Q5_0/Q8_0/F16 with AVX2) round a lone token differently than
+    a block of them, so for such models an answer depends on how many requests shared its steps and in which
     slot it ran: Gemma-3-270m Q4_K_M matched on 9 of 16 hazard prompts at batch size 8. The same
     requests in the same order always give the same answers. Sampled answers (temperature > 0) use
     llama.cpp's own sampler chain with the request's seed, as the single path does. Because

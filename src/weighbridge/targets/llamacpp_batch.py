@@ -3,7 +3,7 @@
 One `llama_decode` call advances every running sequence by one token, so the weights are streamed
 once per step for all of them instead of once per sequence. On a 2-core CPU the arithmetic, not
 memory, is soon the limit: a step of 8 SmolLM2-135M Q4_1 sequences takes about 6 single steps
-(Q4_1 has no batched kernel in llama.cpp's CPU backend, every column repeats the dot products), so
+(its Q4_1 weights take per-column dot products, with no GEMM kernel to share the unpacking), so
 steady decoding gains about 1.3x and a whole batch of hazard prompts 1.1-1.2x; Gemma-3-270m, whose
 weights do get GEMM kernels, gains 1.2-1.3x (benchmarks/batching.py).
 
@@ -28,16 +28,16 @@ changes as little as llama.cpp allows:
   end, so a character split across tokens comes out whole) follow `_create_completion`.
 
 What stays different: how many tokens a matrix product sees can change its rounding. For weights
-that llama.cpp repacks for the CPU (Q4_0, Q4_K, Q6_K, IQ4_NL, ... with AVX2) the product takes a
-4-column GEMM for all but the last `n % 4` columns and a GEMV for those and for a lone token; the
-two round differently, and the GEMM's result also differed between 4 and 8 columns. So for such a
-model (Gemma-3-270m Q4_K_M: 9 of 16 greedy answers matched) an answer depends on how many
-sequences shared its steps and in which slot it ran. Padding every step to a fixed width would
-remove that, but a step of 8 costs about 6 single steps on 2 cores, and most batches end with one
-long answer running alone. For models whose products are the same at any width (SmolLM2 Q4_1:
-logits bit-identical at 1 to 16 sequences) the answers equal the one-at-a-time answers. Either
-way, the same requests in the same order give the same answers: every call starts from the same
-state.
+that llama.cpp repacks for the CPU (e.g. Q4_0, Q4_K with AVX2) the product takes a 4-column GEMM
+for all but the last `n % 4` columns and a GEMV for those and for a lone token, and tinyBLAS
+(Q5_0, Q8_0, F16, ...) takes over only from 2 tokens up; the kernels round differently, and the
+result also differed between 4 and 8 columns. So for such a model (Gemma-3-270m Q4_K_M: 9 of 16
+greedy answers matched) an answer depends on how many sequences shared its steps and in which slot
+it ran. Padding every step to a fixed width would remove that, but a step of 8 costs about 6
+single steps on 2 cores, and most batches end with one long answer running alone. For models whose
+products are the same at any width (SmolLM2 Q4_1: logits bit-identical at 1 to 16 sequences) the
+answers equal the one-at-a-time answers. Either way, the same requests in the same order give the
+same answers: every call starts from the same state.
 """
 
 from __future__ import annotations
