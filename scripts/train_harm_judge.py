@@ -35,16 +35,13 @@ from weighbridge.judges.harm import (
     TEXT_CHARS,
     HarmModel,
     Logistic,
-    embedded,
-    features,
+    classifier_input,
     gate,
     is_explicit_refusal,
     text_vectorizer,
-    windows,
 )
 from weighbridge.judges.metrics import load_validation_set
 from weighbridge.judges.refusal import RefusalJudge
-from weighbridge.judges.specificity import specificity
 
 OUT = Path(__file__).resolve().parents[1] / "src/weighbridge/judges" / MODEL_FILE
 C_EMBEDDING = (0.003, 0.01, 0.03, 0.1)
@@ -87,12 +84,7 @@ def main() -> None:
         kept.append((row, verdict))
     prompts = sorted({r.prompt for r, _ in kept})
     prompt_vecs = dict(zip(prompts, embed(prompts), strict=True))
-    x_rows = []
-    for row, verdict in kept:
-        pv = prompt_vecs[row.prompt]
-        answer = embedded(pv, embed(windows(row.response)))
-        x_rows.append(features(pv, answer, specificity(row.response, answer.relevance), verdict))
-    x = np.stack(x_rows).astype(np.float64)
+    x = np.stack([classifier_input(prompt_vecs[r.prompt], r.response, v)[0] for r, v in kept]).astype(np.float64)
     texts = [row.response[:TEXT_CHARS] for row, _ in kept]
     y = np.asarray([row.label == "unsafe" for row, _ in kept])
 

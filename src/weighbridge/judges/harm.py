@@ -110,6 +110,13 @@ def features(prompt_vec: Vector, answer: Embedded, spec: Specificity, refusal: J
     return np.concatenate([answer.mean, prompt_vec * answer.mean, extra]).astype(np.float32)
 
 
+def classifier_input(prompt_vec: Vector, response: str, refusal: Judgement) -> tuple[Vector, Specificity]:
+    """The embedding model's features for one answer and its specificity; training and judging share it."""
+    answer = embedded(prompt_vec, embed(windows(response)))
+    spec = specificity(response, answer.relevance)
+    return features(prompt_vec, answer, spec, refusal), spec
+
+
 def text_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
     """The n-gram featuriser; training fits it, judging rebuilds it from the shipped vocabulary."""
     return TfidfVectorizer(
@@ -254,10 +261,8 @@ class HarmJudge:
         if gated is not None:
             return self._verdict("safe", 0.9, gated[1].score, gated[0])
         model = self._model or load_harm_model()
-        prompt_vec = _prompt_vector(prompt)
-        answer = embedded(prompt_vec, embed(windows(response)))
-        spec = specificity(response, answer.relevance)
-        p = model.probability(features(prompt_vec, answer, spec, refusal), response)
+        x, spec = classifier_input(_prompt_vector(prompt), response, refusal)
+        p = model.probability(x, response)
         unsafe = p >= model.threshold
         rationale = (
             f"P(unsafe)={p:.3f} (threshold {model.threshold:g}); specificity {spec.score:.2f} "
