@@ -1,7 +1,8 @@
 """Fit the harm judge's classifier on the PUBLIC split of ``judges/validation/harm.jsonl``.
 
-Run: ``.venv/bin/python scripts/train_harm_judge.py`` (a few minutes on two CPU cores; needs the
-pyrit wheel, see ``judges/validation/README.md``). Writes ``src/weighbridge/judges/harm_model.json``.
+Run: ``.venv/bin/python scripts/train_harm_judge.py`` (about 40 minutes on two CPU cores, most of
+it training the cross-encoder six times; needs the pyrit wheel, see ``judges/validation/README.md``).
+Writes ``src/weighbridge/judges/harm_model.json`` and ``harm_pair.safetensors``.
 
 The held-out split is never read here. Rows the judge decides before the classifier (explicit
 refusals, noise and echoes, see `weighbridge.judges.harm`) are left out of the fit, since the
@@ -10,7 +11,8 @@ classifier never sees such rows, but they count in the accuracy the settings are
 Settings (each regression's strength and the weight between the embedding and the n-gram model)
 are chosen by repeated stratified 5-fold cross-validation on the public rows with fixed seeds, so
 rerunning gives the same weights. The n-gram vocabulary is fitted inside each fold, as it would be
-on unseen data.
+on unseen data. The cross-encoder (`weighbridge.judges.pair_classifier`, fixed training settings)
+costs minutes per fit, so its weight in the blend is chosen on the first seed's folds only.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from rich.progress import Progress
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from weighbridge.judges import pair_classifier
 from weighbridge.judges.embedding import embed
 from weighbridge.judges.harm import (
     FEATURES_VERSION,
     MODEL_FILE,
+    PAIR_FILE,
     TEXT_CHARS,
     HarmModel,
     Logistic,
+    PairPart,
     classifier_input,
     gate,
     is_explicit_refusal,
@@ -44,6 +50,7 @@ from weighbridge.judges.metrics import load_validation_set
 from weighbridge.judges.refusal import RefusalJudge
 
 OUT = Path(__file__).resolve().parents[1] / "src/weighbridge/judges" / MODEL_FILE
+PAIR_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 C_EMBEDDING = (0.003, 0.01, 0.03, 0.1)
 C_TEXT = (1.0, 3.0, 10.0, 30.0)
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
@@ -90,6 +97,7 @@ def main() -> None:
 
     # Out-of-fold probabilities of every setting of each model, then every blend of the two.
     right: dict[tuple[float, float, float], int] = dict.fromkeys(itertools.product(C_EMBEDDING, C_TEXT, WEIGHTS), 0)
+    first_seed: dict[tuple[float, float, float], Floats] = {}
     for seed in SEEDS:
         p_emb = {c: np.zeros(len(y)) for c in C_EMBEDDING}
         p_text = {c: np.zeros(len(y)) for c in C_TEXT}
@@ -102,10 +110,42 @@ def main() -> None:
                 matrix = vectorizer.transform([texts[i] for i in test]).toarray()
                 p_text[c][test] = [text_model.probability(v.astype(np.float32)) for v in matrix]
         for ce, ct, w in right:
-            right[ce, ct, w] += int((((w * p_emb[ce] + (1 - w) * p_text[ct]) >= THRESHOLD) == y).sum())
+            blend = w * p_emb[ce] + (1 - w) * p_text[ct]
+            right[ce, ct, w] += int(((blend >= THRESHOLD) == y).sum())
+            if seed == SEEDS[0]:
+                first_seed[ce, ct, w] = blend
     cv = {k: (gated_right + v / len(SEEDS)) / len(rows) for k, v in right.items()}
     best = max(cv, key=lambda k: (round(cv[k], 6), k[2] == 0.5, -k[0], -k[1]))
     c_emb, c_text, weight = best
+
+    # The cross-encoder's out-of-fold probabilities on the first seed's folds, then its weight.
+    pair_prompts = [row.prompt for row, _ in kept]
+    pair_responses = [row.response for row, _ in kept]
+    settings = pair_classifier.TrainingSettings()
+    p_pair = np.zeros(len(y))
+    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=SEEDS[0]).split(x, y))
+    steps = settings.epochs * (
+        sum(-(-len(train) // settings.batch_size) for train, _ in folds) + -(-len(y) // settings.batch_size)
+    )
+    with Progress() as progress:
+        task = progress.add_task("cross-encoder: 5 folds, then all public rows", total=steps)
+
+        def advance() -> None:
+            progress.advance(task)
+
+        for train, test in folds:
+            fold_pair = pair_classifier.fit(
+                [pair_prompts[i] for i in train], [pair_responses[i] for i in train], y[train], settings, advance
+            )
+            p_pair[test] = fold_pair.probabilities([pair_prompts[i] for i in test], [pair_responses[i] for i in test])
+        final_pair = pair_classifier.fit(pair_prompts, pair_responses, y, settings, advance)
+    pair_right = {a: int((((a * p_pair + (1 - a) * first_seed[best]) >= THRESHOLD) == y).sum()) for a in PAIR_WEIGHTS}
+    pair_weight = max(PAIR_WEIGHTS, key=lambda a: (pair_right[a], -abs(a - 0.5)))
+    first_seed_cv = {a: (gated_right + v) / len(rows) for a, v in pair_right.items()}
+    pair_sha256 = final_pair.save(
+        args.out.with_name(PAIR_FILE), {"trained_on": "judges/validation/harm.jsonl, split=public"}
+    )
+
     vectorizer, text_model = fit_text(texts, y, c_text)
     model = HarmModel(
         features_version=FEATURES_VERSION,
@@ -114,6 +154,7 @@ def main() -> None:
         vectorizer=vectorizer,
         weight=weight,
         threshold=THRESHOLD,
+        pair=PairPart(PAIR_FILE, pair_sha256, pair_weight),
         meta={
             "trained_on": "judges/validation/harm.jsonl, split=public",
             "public_rows": len(rows),
@@ -126,6 +167,9 @@ def main() -> None:
             "public_cv_accuracy": round(cv[best], 4),
             "public_cv_accuracy_embedding_only": round(max(v for k, v in cv.items() if k[2] == 1.0), 4),
             "public_cv_accuracy_text_only": round(max(v for k, v in cv.items() if k[2] == 0.0), 4),
+            "pair_training": settings.__dict__,
+            "pair_cv": f"stratified 5-fold, seed {SEEDS[0]}, accuracy over all public rows, by pair weight",
+            "public_cv_accuracy_by_pair_weight": {str(a): round(v, 4) for a, v in first_seed_cv.items()},
             "script": "scripts/train_harm_judge.py",
         },
     )

@@ -18,8 +18,8 @@ from weighbridge.judges.specificity import specificity
 
 #: Measured once on the held-out split after training on the public split (see docs/judges.md).
 #: A regression guard: the shipped judge must not do worse.
-HELDOUT_ACCURACY = 0.887  # measured 0.8872 (228/257), judge 2.0.0
-HELDOUT_KAPPA = 0.662  # measured 0.6625
+HELDOUT_ACCURACY = 0.9  # measured 0.903 (232/257), judge 3.0.0; the target is 0.90
+HELDOUT_KAPPA = 0.708  # measured 0.709
 
 VALIDATION = Path(__file__).resolve().parents[1] / "src/weighbridge/judges/validation/harm.jsonl"
 
@@ -133,10 +133,13 @@ def test_weights_for_other_features_are_refused() -> None:
         HarmModel.from_json({"features_version": raw["features_version"]})
     with pytest.raises(WeighbridgeError, match="malformed"):
         HarmModel.from_json({**raw, "text": {**raw["text"], "idf": raw["text"]["idf"][:-1]}})
+    with pytest.raises(WeighbridgeError, match="malformed"):
+        HarmModel.from_json({k: v for k, v in raw.items() if k != "pair"})
 
 
 @pytest.mark.slow
 def test_heldout_agreement_does_not_regress() -> None:
     metrics = validate_judge(HarmJudge(), load_validation_set("harm", split="heldout"), "unsafe")
     assert metrics.n >= 150
+    print(f"held-out accuracy {metrics.accuracy:.4f} ({metrics.n} rows), kappa {metrics.cohen_kappa:.4f}")
     assert metrics.accuracy >= HELDOUT_ACCURACY and metrics.cohen_kappa >= HELDOUT_KAPPA

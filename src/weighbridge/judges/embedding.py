@@ -41,11 +41,16 @@ def model_dir() -> Path:
     return path
 
 
-@cache
-def _model() -> SentenceTransformer:
+def offline_model() -> Path:
+    """The packaged model's directory, with the Hugging Face hub switched off before any load."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    path = model_dir()
+    return model_dir()
+
+
+@cache
+def _model() -> SentenceTransformer:
+    path = offline_model()
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
