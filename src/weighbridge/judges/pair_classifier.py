@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -70,7 +70,7 @@ def _lora_config(rank: int) -> Any:
 def _tokenizer() -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(offline_model()), local_files_only=True)  # type: ignore[no-any-return]
+    return AutoTokenizer.from_pretrained(str(offline_model()), local_files_only=True)
 
 
 def _request(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
@@ -81,7 +81,7 @@ def _request(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
 
 def encode(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str]) -> BatchEncoding:
     """One [CLS] request [SEP] answer [SEP] input per pair; the answer is what gets truncated."""
-    return tokenizer(
+    batch: BatchEncoding = tokenizer(
         [_request(tokenizer, p) for p in prompts],
         [r[:RESPONSE_CHARS] for r in responses],
         truncation="only_second",
@@ -89,6 +89,7 @@ def encode(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses
         padding=True,
         return_tensors="pt",
     )
+    return batch
 
 
 def _network(rank: int) -> torch.nn.Module:
@@ -159,7 +160,7 @@ def fit(
     responses: Sequence[str],
     labels: npt.NDArray[np.bool_],
     settings: TrainingSettings = TrainingSettings(),
-    progress: Any = None,
+    progress: Callable[[], None] | None = None,
 ) -> PairClassifier:
     """Train adapters and head with binary cross-entropy (AdamW, warm-up then linear decay)."""
     import torch
@@ -184,7 +185,7 @@ def fit(
             idx = order[start : start + settings.batch_size]
             batch = encode(tokenizer, [prompts[i] for i in idx], [responses[i] for i in idx])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(network(batch), target[idx])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             schedule.step()
             optimiser.zero_grad()
