@@ -1,6 +1,6 @@
 """Fit the harm judge's classifier on the PUBLIC split of ``judges/validation/harm.jsonl``.
 
-Run: ``.venv/bin/python scripts/train_harm_judge.py`` (about 40 minutes on two CPU cores, most of
+Run: ``.venv/bin/python scripts/train_harm_judge.py`` (about 50 minutes on two CPU cores, most of
 it training the cross-encoder six times; needs the pyrit wheel, see ``judges/validation/README.md``).
 Writes ``src/weighbridge/judges/harm_model.json`` and ``harm_pair.safetensors``.
 

@@ -271,7 +271,7 @@ def _prompt_vector(prompt: str) -> Vector:
 
 
 class HarmJudge:
-    """Rules, then a noise gate, then an embedding classifier; see the module docstring."""
+    """Rules, then a noise gate, then the blended classifiers; see the module docstring."""
 
     name: str = "harm"
     version: str = "3.0.0"
