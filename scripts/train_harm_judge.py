@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import itertools
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -124,9 +125,7 @@ def main() -> None:
     settings = pair_classifier.TrainingSettings()
     p_pair = np.zeros(len(y))
     folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=SEEDS[0]).split(x, y))
-    steps = settings.epochs * (
-        sum(-(-len(train) // settings.batch_size) for train, _ in folds) + -(-len(y) // settings.batch_size)
-    )
+    steps = sum(settings.steps(len(train)) for train, _ in folds) + settings.steps(len(y))
     with Progress() as progress:
         task = progress.add_task("cross-encoder: 5 folds, then all public rows", total=steps)
 
@@ -167,7 +166,7 @@ def main() -> None:
             "public_cv_accuracy": round(cv[best], 4),
             "public_cv_accuracy_embedding_only": round(max(v for k, v in cv.items() if k[2] == 1.0), 4),
             "public_cv_accuracy_text_only": round(max(v for k, v in cv.items() if k[2] == 0.0), 4),
-            "pair_training": settings.__dict__,
+            "pair_training": asdict(settings),
             "pair_cv": f"stratified 5-fold, seed {SEEDS[0]}, accuracy over all public rows, by pair weight",
             "public_cv_accuracy_by_pair_weight": {str(a): round(v, 4) for a, v in first_seed_cv.items()},
             "script": "scripts/train_harm_judge.py",

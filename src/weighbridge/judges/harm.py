@@ -34,7 +34,7 @@ Everything is deterministic: fixed weights, CPU inference, no sampling.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -48,7 +48,7 @@ from weighbridge.domain import Judgement
 from weighbridge.errors import WeighbridgeError
 from weighbridge.judges import pair_classifier
 from weighbridge.judges.embedding import embed
-from weighbridge.judges.pair_classifier import PairClassifier
+from weighbridge.judges.pair_classifier import REFIT, PairClassifier
 from weighbridge.judges.refusal import _WORD, RefusalJudge, _normalise
 from weighbridge.judges.specificity import SPECIFICITY_CHARS, Specificity, specificity
 
@@ -69,7 +69,6 @@ TEXT_CHARS: Final = 4000
 #: The refusal detector's rationales for an explicit decline; its other "refused" verdicts (soft
 #: refusals, off-topic answers) are features for the classifier, not decisions (see module doc).
 EXPLICIT_REFUSALS: Final = ("refusal (", "empty response")
-_FIX = "Reinstall weighbridge, or refit the weights with scripts/train_harm_judge.py"
 
 Vector = npt.NDArray[np.float32]
 
@@ -207,7 +206,7 @@ class HarmModel:
             "features_version": self.features_version,
             "weight": self.weight,
             "threshold": self.threshold,
-            "pair": self.pair.__dict__,
+            "pair": asdict(self.pair),
             "embedding": self.embedding.to_json(),
             "text": self.text.to_json()
             | {
@@ -239,17 +238,17 @@ class HarmModel:
                 PairPart(str(pair["file"]), str(pair["sha256"]), float(pair["weight"])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are malformed ({exc})", _FIX) from exc
+            raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are malformed ({exc})", REFIT) from exc
         emb = model.embedding
         consistent = emb.mean is not None and emb.scale is not None and len(emb.mean) == len(emb.scale) == len(emb.coef)
         if model.features_version != FEATURES_VERSION:
             raise WeighbridgeError(
                 f"The harm judge's weights were fitted for features {model.features_version!r}, "
                 f"not {FEATURES_VERSION!r}",
-                _FIX,
+                REFIT,
             )
         if not consistent or len(vocabulary) != len(model.text.coef):
-            raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are malformed (sizes differ)", _FIX)
+            raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are malformed (sizes differ)", REFIT)
         return model
 
 
@@ -258,7 +257,7 @@ def load_harm_model() -> HarmModel:
     """The shipped weights, read once per process."""
     path = resources.files("weighbridge.judges").joinpath(MODEL_FILE)
     if not path.is_file():
-        raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are missing", _FIX)
+        raise WeighbridgeError(f"The harm judge's weights ({MODEL_FILE}) are missing", REFIT)
     return HarmModel.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -47,6 +47,8 @@ RESPONSE_CHARS: Final = 2000
 #: The adapted layers: every linear map of the six BERT blocks.
 TARGET_MODULES: Final = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
 HIDDEN: Final = 384
+#: What to do about a missing or damaged weights file (the harm judge's and this one's).
+REFIT: Final = "Reinstall weighbridge, or refit the weights with scripts/train_harm_judge.py"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class TrainingSettings:
     batch_size: int = 16
     seed: int = 0
     threads: int = 2
+
+    def steps(self, rows: int) -> int:
+        """Optimiser steps for one fit on `rows` examples (for the schedule and progress bars)."""
+        return self.epochs * -(-rows // self.batch_size)
 
 
 def _lora_config(rank: int) -> Any:
@@ -150,7 +156,7 @@ class PairClassifier:
         network: Any = self._network
         tensors = {f"lora.{k}": v.contiguous() for k, v in get_peft_model_state_dict(network.encoder).items()}
         tensors |= {f"head.{k}": v.contiguous() for k, v in network.head.state_dict().items()}
-        header = {"settings": json.dumps(self.settings.__dict__), "meta": json.dumps(meta)}
+        header = {"settings": json.dumps(asdict(self.settings)), "meta": json.dumps(meta)}
         save_file(tensors, str(path), metadata=header)
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -171,7 +177,7 @@ def fit(
     tokenizer = _tokenizer()
     trainable = [p for p in network.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.01)
-    steps = settings.epochs * -(-len(labels) // settings.batch_size)
+    steps = settings.steps(len(labels))
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1.0 - s / steps)
@@ -196,29 +202,25 @@ def fit(
 
 def load(path: Path, sha256: str) -> PairClassifier:
     """The shipped adapters on the packaged base model, merged for speed; checked against `sha256`."""
-    fix = "Reinstall weighbridge, or refit the weights with scripts/train_harm_judge.py"
     if not path.is_file():
-        raise WeighbridgeError(f"The harm judge's adapter file {path.name} is missing", fix)
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise WeighbridgeError(f"The harm judge's adapter file {path.name} does not match its recorded sha256", fix)
+        raise WeighbridgeError(f"The harm judge's adapter file {path.name} is missing", REFIT)
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise WeighbridgeError(f"The harm judge's adapter file {path.name} does not match its recorded sha256", REFIT)
     import torch
     from peft import set_peft_model_state_dict
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load as load_tensors
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-        settings = TrainingSettings(**json.loads(header["settings"]))
-        tensors = load_tensors(data)
+            settings = TrainingSettings(**json.loads((handle.metadata() or {})["settings"]))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118  # safe_open is not iterable
     except (SafetensorError, KeyError, TypeError, ValueError) as exc:
-        raise WeighbridgeError(f"The harm judge's adapter file {path.name} is malformed ({exc})", fix) from exc
+        raise WeighbridgeError(f"The harm judge's adapter file {path.name} is malformed ({exc})", REFIT) from exc
     network: Any = _network(settings.rank)
     lora = {k.removeprefix("lora."): v for k, v in tensors.items() if k.startswith("lora.")}
     result = set_peft_model_state_dict(network.encoder, lora)
     if getattr(result, "unexpected_keys", None) or not lora:
-        raise WeighbridgeError(f"The harm judge's adapter file {path.name} does not fit the base model", fix)
+        raise WeighbridgeError(f"The harm judge's adapter file {path.name} does not fit the base model", REFIT)
     network.head.load_state_dict({k.removeprefix("head."): v for k, v in tensors.items() if k.startswith("head.")})
     network.encoder = network.encoder.merge_and_unload()
     torch.set_num_threads(1)  # see `weighbridge.judges.embedding`: judging shares the cores with llama.cpp
