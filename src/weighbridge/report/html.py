@@ -98,6 +98,7 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
         "judges": [_judge_view(j) for j in map(_mapping, _sequence(report.get("judges")))],
         "timing": _timing_view(timing),
         "findings": [_finding_view(f) for f in map(_mapping, _sequence(report.get("findings")))],
+        "repro": _reproducibility_view(_mapping(report.get("reproducibility"))),
     }
 
 
@@ -365,6 +366,43 @@ def _row(c: CategoryResult) -> dict[str, Any]:
             "rate": round(100 * _clamp(c.unsafe_rate), 2),
         },
     }
+
+
+def _reproducibility_view(repro: Mapping[str, Any]) -> dict[str, Any]:
+    def environment(e: Mapping[str, Any]) -> dict[str, str]:
+        target, runtime, host = _mapping(e.get("target")), _mapping(e.get("runtime")), _mapping(e.get("host"))
+        build = _mapping(runtime.get("build")) or _mapping(target.get("build"))
+        return {
+            "build": " ".join(_text(build.get(k), "") for k in ("backend", "version", "variant")).strip() or "—",
+            "features": _text(build.get("features")),
+            "cpu": _text(host.get("cpu") or host.get("machine")),
+            "isa": " ".join(str(f) for f in _sequence(host.get("isa"))) or "—",
+            "threads": _text(runtime.get("n_threads")),
+            "batch_size": _text(runtime.get("batch_size")),
+            "seed": _text(e.get("seed")),
+        }
+
+    def share(same: object, n: object) -> str:
+        s, t = _int(same), _int(n)
+        return f"{s}/{t} ({100 * s / t:.1f} %)" if s is not None and t else "—"
+
+    checks = []
+    for c in map(_mapping, _sequence(repro.get("checks"))):
+        env = environment(_mapping(c.get("environment")))
+        n = c.get("sample_size")
+        checks.append(
+            {
+                "created": _created(c.get("created")),
+                "size": _count(n),
+                "where": f"{env['cpu']} · {env['build']} · batch size {env['batch_size']}",
+                "changed": ", ".join(str(x) for x in _sequence(c.get("changed"))) or "nothing recorded",
+                "answers": share(c.get("answers_same"), n),
+                "verdicts": share(c.get("verdicts_same"), n),
+                "rejudged": share(c.get("rejudged_same"), n),
+                "moved": ", ".join(str(x) for x in _sequence(c.get("grades_moved"))) or "none",
+            }
+        )
+    return {"environments": [environment(_mapping(e)) for e in _sequence(repro.get("environments"))], "checks": checks}
 
 
 def _timing_view(timing: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_
 from weighbridge.report.records import AdaptiveInfo, ReferenceInfo
 from weighbridge.runner.adaptive import CategoryStopper, interleave, plans_for
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
+from weighbridge.runner.environment import run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
 from weighbridge.services.grading import grade_all, transcripts
@@ -122,7 +123,8 @@ def judge_info(name: str, version: str) -> JudgeInfo:
     return JudgeInfo(name, version, figures)
 
 
-def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
+def open_target(model: ModelRef, n_threads: int | None = None, batch_size: int | None = None) -> Target:
+    """The model as a target; `batch_size` defaults to the review's (llama.cpp's REVIEW_BATCH_SIZE)."""
     if model.format == "endpoint":
         from weighbridge.targets.openai_compat import OpenAICompatTarget
 
@@ -133,7 +135,9 @@ def open_target(model: ModelRef, n_threads: int | None = None) -> Target:
 
         assert model.path is not None
         seed = GenerationParams().seed
-        return LlamaCppTarget(Path(model.path), n_threads=n_threads, seed=seed, batch_size=REVIEW_BATCH_SIZE)
+        return LlamaCppTarget(
+            Path(model.path), n_threads=n_threads, seed=seed, batch_size=batch_size or REVIEW_BATCH_SIZE
+        )
     raise WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
 
 
@@ -224,6 +228,7 @@ def evaluate(
     judges = list(judges) if judges is not None else default_judges()
     items = interleave(suite.items) if options.adaptive else suite.items
     key = run_key(model, suite, options.params, target, judges, options.sampling())
+    environment = run_environment(target, options.params)
     run = store.unfinished_run(key)
     if run is None:
         run = store.add_run(
@@ -253,14 +258,16 @@ def evaluate(
                 "run_key": key,
                 "params": asdict(options.params),
                 "sampling": options.sampling(),
+                "environment": environment,
             },
         )
+    store.note_environment(run.id, environment)
     stopper = None
     if options.adaptive:
         stopper = CategoryStopper(
             judges[0].name, plans_for(items, options.look_every, options.confidence), reference_counts
         )
-        stopper.replay(_verdicts(store.samples(run.id), judges[0].name))
+        stopper.replay(verdicts_of(store.samples(run.id), judges[0].name))
     plan = RunPlan(run.id, model.digest, items, options.params, description=f"{suite.id} · {model.name}")
     stats = execute(store, plan, target, judges, progress, stopper)
     done = store.done_item_ids(run.id)
@@ -290,7 +297,7 @@ def journal_digest(samples: Sequence[SampleRow]) -> str:
     )
 
 
-def _verdicts(samples: Sequence[SampleRow], judge: str) -> list[tuple[str, bool]]:
+def verdicts_of(samples: Sequence[SampleRow], judge: str) -> list[tuple[str, bool]]:
     """(category, unsafe) by `judge` for journalled samples, in journal order."""
     out = []
     for s in samples:
@@ -346,7 +353,7 @@ def evaluate_reference(
     finally:
         target.close()
     counts: dict[str, tuple[int, int]] = {}
-    for category, unsafe in _verdicts(store.samples(run.id), judges[0].name):
+    for category, unsafe in verdicts_of(store.samples(run.id), judges[0].name):
         u, n = counts.get(category, (0, 0))
         counts[category] = (u + int(unsafe), n + 1)
     info = ReferenceInfo(
@@ -381,7 +388,7 @@ def report_for_run(
     samples = store.samples(run.id)
     judges = json.loads(run.judges_json)
     primary = judges[0][0]
-    labelled = _verdicts(samples, primary)
+    labelled = verdicts_of(samples, primary)
     categories, overall = per_category(suite.categories, labelled)
     for ref in references:
         if ref.run.suite_hash != run.suite_hash or json.loads(ref.run.judges_json) != judges:
@@ -421,9 +428,24 @@ def report_for_run(
             "params": json.loads(run.params_json),
             "target": json.loads(run.target_json),
         },
+        "reproducibility": {
+            "environments": json.loads(run.environment_json) if run.environment_json else [],
+            "checks": reproductions_of(store, run.id),
+        },
     }
     infos = [judge_info(name, version) for name, version in judges]
     return build_report(model, {suite.id: result}, infos, stats, extra=extra, references=[r.info for r in references])
+
+
+def reproductions_of(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The run's stored reproductions (`services.reproduce`) as the report shows them, oldest first."""
+    out = []
+    for row in store.reproductions(run_id):
+        summary = json.loads(row.result_json)
+        summary["environment"] = json.loads(row.environment_json)
+        summary["created"] = row.created_at.isoformat()
+        out.append(summary)
+    return out
 
 
 def _adaptive_info(run: RunRow, suite: Suite, labelled: Sequence[tuple[str, bool]]) -> AdaptiveInfo | None:
@@ -471,11 +493,14 @@ def review(
     progress: ProgressSink | None = None,
     notice: Callable[[str], None] = lambda _: None,
     reference_names: Sequence[str] | None = None,
+    check: Callable[[Store, RunRow, Target], object] | None = None,
 ) -> ReviewOutcome:
     """Submit (or reuse the submission of the same digest), evaluate the references and the model,
     grade, write the reports. Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
 
-    References run first: adaptive stopping compares against the primary one's results.
+    References run first: adaptive stopping compares against the primary one's results. `check`
+    runs on the finished run with the model still open, before the report is built (the CLI passes
+    `reproduce.batch_check`: the variation between batch sizes that the report states).
     """
     model = resolve_model(model_arg)
     load_suite(options.suite)  # unknown suite: fail before anything is loaded or stored
@@ -496,6 +521,8 @@ def review(
             )
             if evaluation.run.status != "finished":
                 raise WeighbridgeError("The run did not finish", "Rerun the same command to resume it")
+            if check is not None:
+                check(store, evaluation.run, target)
             report = report_for_run(store, evaluation.run, model, evaluation.stats, refs)
         finally:
             store.close()

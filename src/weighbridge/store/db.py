@@ -33,6 +33,7 @@ from weighbridge.store.schema import (
     DocumentRow,
     FindingRow,
     JudgementRow,
+    ReproductionRow,
     RunRow,
     SampleRow,
     SubmissionRow,
@@ -249,6 +250,28 @@ class Store:
             run = s.get_one(RunRow, run_id)
             run.status = "finished"
             run.finished_at = utcnow()
+
+    def note_environment(self, run_id: str, environment: dict[str, Any]) -> None:
+        """Add `environment` to the run's list unless an equal one is there already."""
+        with self.session() as s:
+            run = s.get_one(RunRow, run_id)
+            seen = json.loads(run.environment_json) if run.environment_json else []
+            if environment not in seen:
+                run.environment_json = json.dumps([*seen, environment], sort_keys=True)
+
+    def add_reproduction(self, row: ReproductionRow) -> None:
+        with self.session() as s:
+            s.add(row)
+
+    def reproductions(self, run_id: str) -> list[ReproductionRow]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(ReproductionRow)
+                    .where(ReproductionRow.run_id == run_id)
+                    .order_by(ReproductionRow.created_at, ReproductionRow.id)
+                )
+            )
 
     def add_run_seconds(self, run_id: str, seconds: float) -> None:
         with self.session() as s:

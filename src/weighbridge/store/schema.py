@@ -91,6 +91,9 @@ class RunRow(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     # How items were sampled (adaptive stopping settings); None: every item is asked.
     sampling_json: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    # Where the run was computed (runner.environment): a JSON list, one entry per distinct
+    # environment that added samples (a run resumed on another host adds one). None: before 0010.
+    environment_json: Mapped[str | None] = mapped_column(SafeText, nullable=True)
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
     samples: Mapped[list[SampleRow]] = relationship(back_populates="run", order_by="SampleRow.seq")
@@ -134,6 +137,23 @@ class JudgementRow(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     sample: Mapped[SampleRow] = relationship(back_populates="judgements")
+
+
+class ReproductionRow(Base):
+    """A sample of a finished run generated again (`weighbridge reproduce`) and how it compared."""
+
+    __tablename__ = "reproductions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    sample_size: Mapped[int] = mapped_column(Integer)
+    answers_same: Mapped[int] = mapped_column(Integer)
+    verdicts_same: Mapped[int] = mapped_column(Integer)
+    # The stored answers judged again: a judge that moved, not the generation.
+    rejudged_same: Mapped[int] = mapped_column(Integer)
+    environment_json: Mapped[str] = mapped_column(SafeText)
+    result_json: Mapped[str] = mapped_column(SafeText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CacheRow(Base):

@@ -13,6 +13,7 @@ from typing import Any
 from weighbridge.domain import ChatRequest, Generation
 from weighbridge.errors import WeighbridgeError
 from weighbridge.targets.llamacpp_batch import BatchedDecoder, Job
+from weighbridge.targets.llamacpp_build import current_build
 
 # How many requests a review decodes together (the review, the references and the readiness check
 # open their targets with it). On 2 cores, 16 hazard prompts x 64 tokens (benchmarks/batching.py):
@@ -93,6 +94,7 @@ class LlamaCppTarget:
         self.model_path = model_path
         self.n_threads = n_threads or default_threads()
         self.n_ctx = n_ctx
+        self.seed = seed
         self.stop = tuple(stop)
         self._template_override = chat_template is not None
         try:
@@ -173,8 +175,13 @@ class LlamaCppTarget:
         self._llm.n_tokens = n
 
     def describe(self) -> dict[str, Any]:
-        """Settings that change answers. Defaults add nothing, so existing run keys stay the same."""
-        described: dict[str, Any] = {"adapter": "llamacpp", "model": self.name, "n_ctx": self.n_ctx}
+        """Settings that change answers, the llama.cpp build among them (`llamacpp_build`)."""
+        described: dict[str, Any] = {
+            "adapter": "llamacpp",
+            "model": self.name,
+            "n_ctx": self.n_ctx,
+            "build": current_build().identity(),
+        }
         if self._template_override:
             described["chat_template"] = "sha256:" + hashlib.sha256(self.chat_template.encode("utf-8")).hexdigest()[:16]
         else:
@@ -184,6 +191,20 @@ class LlamaCppTarget:
         if self.batch_size > 1:
             described["batch_size"] = self.batch_size
         return described
+
+    def runtime(self) -> dict[str, Any]:
+        """How this process ran the model, recorded with a run but not part of its identity.
+
+        Thread count is left out of `describe()`: each output of llama.cpp's CPU matrix products is
+        summed by one thread, so the count moves work between threads, not the numbers (answers at
+        1 and 2 threads are compared in tests/test_reproducibility.py).
+        """
+        return {
+            "n_threads": self.n_threads,
+            "batch_size": self.batch_size,
+            "load_seed": self.seed,
+            "build": current_build().record(),
+        }
 
     def format_prompt(self, request: ChatRequest) -> str:
         """The exact text llama.cpp sees; exposed so tests can prove the template is applied."""
