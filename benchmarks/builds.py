@@ -8,9 +8,10 @@ Sides: the build installed in .venv, and the other variant kept in a folder of i
 ($WEIGHBRIDGE_LLAMA_BUILDS, default ~/.cache/weighbridge/llama-builds/VARIANT-VERSION, made with
 `scripts/build-llama.sh VARIANT DIR`; `--build-missing` makes it, about 6 minutes on 2 cores). Each
 side runs in its own Python process (a process can load only one libllama), PYTHONPATH picking the
-build. Rounds alternate the order of the sides so machine noise hits both alike; a side's figure is
-its total generated tokens over its total decoding time (model load excluded). Answers are greedy,
-the same hazard prompts, compared item by item with the first side's.
+build; a `baseline` build (SSE4.2 only) found there joins as a third side. Rounds alternate the
+order of the sides so machine noise hits all alike; a side's figure is its total generated tokens
+over its total decoding time (model load excluded). Answers are greedy, the same hazard prompts,
+compared item by item with the first side's.
 
 Usage: .venv/bin/python benchmarks/builds.py [--build-missing] [--prompts 24] [--max-tokens 64]
        [--rounds 3] [--batch-size 1]
@@ -30,6 +31,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 VERSION = "0.3.36"
 VARIANTS = ("portable", "native")
+# Compared too when present (scripts/build-llama.sh baseline DIR): another instruction-set level that
+# any x86-64 machine runs, to see the variation between levels on a machine without AVX-512.
+OPTIONAL = ("baseline",)
 
 
 def builds_dir() -> Path:
@@ -105,10 +109,12 @@ def main() -> None:
         return
     mine = installed_variant()
     sides: list[tuple[str, Path | None]] = [(f".venv ({mine})", None)]
-    for variant in VARIANTS:
+    for variant in (*VARIANTS, *OPTIONAL):
         if variant == mine:
             continue
         folder = builds_dir() / f"{variant}-{VERSION}"
+        if variant in OPTIONAL and not (folder / "llama_cpp").is_dir():
+            continue
         if not (folder / "llama_cpp").is_dir():
             if not args.build_missing:
                 sys.exit(

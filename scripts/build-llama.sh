@@ -9,6 +9,8 @@
 #             answers, AVX-512 or not. The default (docs/reproducibility.md has the measured cost).
 #   native    GGML_NATIVE=ON: -march=native, the kernels of the CPU it is built on (AVX-512, VNNI,
 #             BF16 where present). Greedy answers at near ties then depend on the build machine.
+#   baseline  GGML_NATIVE=OFF without AVX/AVX2/FMA/F16C/BMI2: SSE4.2 kernels only, for x86-64 CPUs
+#             without AVX2; on any machine, a second instruction-set level to measure against.
 # DIR         install into this folder (pip --target) instead of .venv, to keep a second build
 #             beside the first: `PYTHONPATH=DIR weighbridge ...` then runs with it
 #             (benchmarks/builds.py does this).
@@ -17,7 +19,7 @@
 # where weighbridge reads them into every run's identity.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VARIANT=${1:?usage: scripts/build-llama.sh portable|native [DIR]}
+VARIANT=${1:?usage: scripts/build-llama.sh portable|native|baseline [DIR]}
 DEST=${2:-}
 VERSION=${LLAMA_CPP_VERSION:-0.3.36}
 PY=.venv/bin/python
@@ -26,7 +28,8 @@ PY=.venv/bin/python
 case "$VARIANT" in
   portable) FLAGS="-DGGML_NATIVE=OFF" ;;
   native) FLAGS="-DGGML_NATIVE=ON" ;;
-  *) echo "unknown llama.cpp build variant '$VARIANT': use portable or native" >&2; exit 2 ;;
+  baseline) FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF" ;;
+  *) echo "unknown llama.cpp build variant '$VARIANT': use portable, native or baseline" >&2; exit 2 ;;
 esac
 
 echo "==> building llama-cpp-python $VERSION, $VARIANT variant (CMAKE_ARGS=$FLAGS; about 6 minutes on 2 cores)"
@@ -43,6 +46,10 @@ fi
 "$PY" -m pip --disable-pip-version-check "${ARGS[@]}" 2>&1 \
   | awk '/^ *\[[0-9]+\/[0-9]+\]/ { n=split($0, w, "/"); printf "    llama.cpp %s %s\n", $1, w[n]; fflush(); next }
          /^(Successfully|ERROR|error)/ { print; fflush() }'
+
+# --no-deps above keeps --force-reinstall from rebuilding the world; into .venv, add what
+# llama-cpp-python needs (numpy, jinja2, ...) now: the requirement is met, so nothing is rebuilt.
+[ -n "$DEST" ] || "$PY" -m pip --disable-pip-version-check install --quiet "llama-cpp-python==$VERSION"
 
 PKG=$(PYTHONPATH="${DEST}" "$PY" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("llama_cpp").origin))') || {
   echo "llama-cpp-python failed to build: rerun with 'pip install -v llama-cpp-python' to see why (needs gcc, g++, cmake)" >&2

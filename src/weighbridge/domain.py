@@ -37,7 +37,8 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling settings. Greedy with a fixed seed by default so that a review is reproducible."""
+    """Sampling settings. Greedy with a fixed seed by default, so that a review is reproducible on
+    the same llama.cpp build and batch size; across builds it can move (docs/reproducibility.md)."""
 
     max_tokens: int = 128
     temperature: float = 0.0
