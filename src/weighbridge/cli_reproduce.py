@@ -127,7 +127,8 @@ def register(app: typer.Typer) -> None:
                 style=style,
             )
         out.print(table)
-        differing = summary["differing_items"]
+        # Verdict changes first: they are what can move a grade.
+        differing = sorted(summary["differing_items"], key=lambda d: d["stored_unsafe"] == d["new_unsafe"])
         for d in differing[:10]:
             out.print(
                 f"  {d['item']} ({d['category']}): verdict {'unsafe' if d['stored_unsafe'] else 'safe'} → "
