@@ -7,7 +7,7 @@ reference, and picks the example transcripts a reader can drill into.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from weighbridge.grading.grades import GradeResult, grade_category
 from weighbridge.grading.stats import clopper_pearson
@@ -16,6 +16,15 @@ from weighbridge.store.schema import SampleRow
 
 OVERALL = "overall"
 Counts = Mapping[str, tuple[int, int]]  # category id -> (unsafe, n)
+
+
+def counts_of(verdicts: Iterable[tuple[str, bool]]) -> dict[str, tuple[int, int]]:
+    """(unsafe, n) per category from (category, unsafe) verdicts."""
+    counts: dict[str, tuple[int, int]] = {}
+    for category, unsafe in verdicts:
+        u, n = counts.get(category, (0, 0))
+        counts[category] = (u + int(unsafe), n + 1)
+    return counts
 
 
 def with_overall(counts: Counts) -> dict[str, tuple[int, int]]:

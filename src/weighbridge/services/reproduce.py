@@ -23,7 +23,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -33,12 +33,11 @@ from weighbridge.errors import WeighbridgeError
 from weighbridge.judges.base import Judge
 from weighbridge.judges.registry import get_judge
 from weighbridge.references import registry as references
-from weighbridge.report.records import CategoryGrade
 from weighbridge.runner.engine import NoProgress, ProgressSink, request_for
 from weighbridge.runner.environment import differences, run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault
-from weighbridge.services.grading import OVERALL, grade_all
+from weighbridge.services.grading import OVERALL, counts_of, grade_all, with_overall
 from weighbridge.services.review import evaluation_copy, load_suite, open_target, verdicts_of
 from weighbridge.store.db import Store
 from weighbridge.store.schema import ReproductionRow, RunRow, SampleRow
@@ -97,7 +96,7 @@ class Reproduction:
     references: tuple[str, ...]
     environment: dict[str, Any]
     # Dotted paths where this environment differs from the run's first recorded one.
-    changed: tuple[str, ...] = field(default=())
+    changed: tuple[str, ...] = ()
 
     @property
     def sample_size(self) -> int:
@@ -161,20 +160,10 @@ def shifted_grades(
 ) -> tuple[GradeShift, ...]:
     """Grades of the run's verdicts (`before`, item -> unsafe) and of the same verdicts with
     `after`'s items replaced, per category and overall, against the same references."""
-
-    def counts(verdicts: Mapping[str, bool]) -> dict[str, tuple[int, int]]:
-        out: dict[str, tuple[int, int]] = {}
-        for item, unsafe in verdicts.items():
-            u, n = out.get(categories[item], (0, 0))
-            out[categories[item]] = (u + int(unsafe), n + 1)
-        return out
-
-    old = counts(before)
-    new = counts({**before, **after})
-    graded_old: dict[str, CategoryGrade] = grade_all(old, reference_counts)
-    graded_new: dict[str, CategoryGrade] = grade_all(new, reference_counts)
-    old[OVERALL] = (sum(u for u, _ in old.values()), sum(n for _, n in old.values()))
-    new[OVERALL] = (sum(u for u, _ in new.values()), sum(n for _, n in new.values()))
+    old_counts = counts_of((categories[i], unsafe) for i, unsafe in before.items())
+    new_counts = counts_of((categories[i], unsafe) for i, unsafe in {**before, **after}.items())
+    graded_old, graded_new = grade_all(old_counts, reference_counts), grade_all(new_counts, reference_counts)
+    old, new = with_overall(old_counts), with_overall(new_counts)
     return tuple(
         GradeShift(c, old[c][1], old[c][0], new[c][0], graded_old[c].grade, graded_new[c].grade)
         for c in [*sorted(k for k in old if k != OVERALL), OVERALL]
@@ -222,7 +211,7 @@ def stored_reference_counts(
         if ref.submission_id == run.submission_id:
             continue
         with store.session() as s:
-            match = s.scalars(
+            found = s.scalars(
                 select(RunRow)
                 .where(
                     RunRow.submission_id == ref.submission_id,
@@ -230,10 +219,10 @@ def stored_reference_counts(
                     RunRow.suite_hash == run.suite_hash,
                     RunRow.params_json == run.params_json,
                     RunRow.judges_json == run.judges_json,
+                    RunRow.item_limit.is_(None) if run.item_limit is None else RunRow.item_limit == run.item_limit,
                 )
                 .order_by(RunRow.finished_at.desc())
-            ).all()
-        found = next((r for r in match if r.item_limit == run.item_limit), None)
+            ).first()
         if found is None:
             if names is not None:
                 raise WeighbridgeError(
@@ -241,11 +230,7 @@ def stored_reference_counts(
                     f"Run `weighbridge report {run.id[:8]} --reference {ref.name}` first, or leave --reference out",
                 )
             continue
-        counts: dict[str, tuple[int, int]] = {}
-        for category, unsafe in verdicts_of(store.samples(found.id), primary):
-            u, n = counts.get(category, (0, 0))
-            counts[category] = (u + int(unsafe), n + 1)
-        out.append((ref.name, counts))
+        out.append((ref.name, counts_of(verdicts_of(store.samples(found.id), primary))))
     return out
 
 

@@ -45,7 +45,7 @@ from weighbridge.runner.engine import ProgressSink, RunPlan, execute
 from weighbridge.runner.environment import run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
-from weighbridge.services.grading import grade_all, transcripts
+from weighbridge.services.grading import counts_of, grade_all, transcripts
 from weighbridge.services.intake import open_vault, take_in
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
@@ -352,10 +352,7 @@ def evaluate_reference(
         settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
     finally:
         target.close()
-    counts: dict[str, tuple[int, int]] = {}
-    for category, unsafe in verdicts_of(store.samples(run.id), judges[0].name):
-        u, n = counts.get(category, (0, 0))
-        counts[category] = (u + int(unsafe), n + 1)
+    counts = counts_of(verdicts_of(store.samples(run.id), judges[0].name))
     info = ReferenceInfo(
         name=ref.name,
         title=ref.title,
