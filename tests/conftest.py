@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest_plugins = ["tests.fixtures_postgres"]
+pytest_plugins = ["tests.fixtures_postgres", "tests.custody_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHBRIDGE = [sys.executable, "-m", "weighbridge.cli"]
@@ -21,9 +21,12 @@ WEIGHBRIDGE = [sys.executable, "-m", "weighbridge.cli"]
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own WEIGHBRIDGE_HOME, so no test reads or writes the user's store."""
+    """Every test gets its own WEIGHBRIDGE_HOME, so no test reads or writes the user's store, and its
+    own WEIGHBRIDGE_KEY_DIR (the quick path's custody key lives outside the home), so no test writes
+    into the real ~/.config."""
     home = tmp_path / "wbhome"
     monkeypatch.setenv("WEIGHBRIDGE_HOME", str(home))
+    monkeypatch.setenv("WEIGHBRIDGE_KEY_DIR", str(tmp_path / "keys-outside"))
     monkeypatch.delenv("WEIGHBRIDGE_DB", raising=False)
     return home
 

@@ -13,7 +13,7 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,38 +35,33 @@ from weighbridge.intake.custody import (
     new_data_key,
 )
 from weighbridge.intake.manifest import build_manifest
+from weighbridge.ledger.signing import KeySigner
 from weighbridge.services.custody import (
     CustodyVault,
     key_source_from_env,
     submitted_files,
     sweep_stale_leases,
 )
+from weighbridge.services.identity import Actor
 from weighbridge.store.custody_schema import AccessLogRow, CustodyKeyRow, CustodyObjectRow
 from weighbridge.store.db import Store
 from weighbridge.store.schema import SubmissionRow
+from weighbridge.workflow.states import Role
 
 CHUNK = 1024
 CHEAP_KDF = KdfSpec("scrypt", {"n": 1 << 10, "r": 8, "p": 1})
 PASS = Passphrase("correct horse battery staple")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'wb.db'}")
-    yield s
-    s.close()
+def person(name: str, *roles: Role) -> Actor:
+    """A user with their own signing key (the ledger registers it on first use)."""
+    return Actor(name, frozenset(roles or (Role.EVALUATOR,)), KeySigner.generate())
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "custody"
+BOB = person("bob")
 
 
-@pytest.fixture
-def tmp_root(tmp_path: Path) -> Path:
-    path = tmp_path / "tmp"
-    path.mkdir()
-    return path
+# The store, root and tmp_root fixtures: tests/custody_fixtures.py.
 
 
 VaultFactory = Callable[..., CustodyVault]
@@ -286,7 +281,7 @@ def test_wrong_passphrase_is_a_clear_error_and_changes_nothing(
         wrong.check_key,
         lambda: wrong.verify(row.id),
         lambda: wrong.deposit(second.id, second_files),
-        lambda: wrong.materialize(row.id, "evaluate", "mallory").__enter__(),
+        lambda: wrong.materialize(row.id, "evaluate", person("mallory")).__enter__(),
     ]
     for attempt in attempts:
         with pytest.raises(WeighbridgeError) as info:
@@ -344,7 +339,7 @@ def test_materialize_decrypts_privately_and_removes_the_directory(
     row, files = submit_dir(store, tmp_path / "m", plain)
     v = vault()
     v.deposit(row.id, files)
-    with v.materialize(row.id, "evaluate hazards", "bob") as folder:
+    with v.materialize(row.id, "evaluate hazards", BOB) as folder:
         assert snapshot(folder) == plain
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert stat.S_IMODE((folder / "a.bin").stat().st_mode) == 0o600
@@ -352,19 +347,19 @@ def test_materialize_decrypts_privately_and_removes_the_directory(
         kept = folder
     assert not kept.exists()
 
-    with pytest.raises(RuntimeError, match="boom"), v.materialize(row.id, "evaluate", "bob") as folder:
+    with pytest.raises(RuntimeError, match="boom"), v.materialize(row.id, "evaluate", BOB) as folder:
         kept = folder
         raise RuntimeError("boom")
     assert not kept.exists()
 
-    with pytest.raises(KeyboardInterrupt), v.materialize(row.id, "evaluate", "bob") as folder:
+    with pytest.raises(KeyboardInterrupt), v.materialize(row.id, "evaluate", BOB) as folder:
         kept = folder
         raise KeyboardInterrupt
     assert not kept.exists()
     lease_root = kept.parent
     assert list(lease_root.iterdir()) == []  # lock files are gone too
 
-    with pytest.raises(WeighbridgeError, match="needs a purpose"), v.materialize(row.id, " ", "bob"):
+    with pytest.raises(WeighbridgeError, match="needs a purpose"), v.materialize(row.id, " ", BOB):
         pass
 
 
@@ -378,7 +373,7 @@ def test_materialize_refuses_tampered_ciphertext_and_leaves_no_plaintext(
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF
     blob.write_bytes(bytes(data))
-    with pytest.raises(CustodyError, match="Chunk 3"), v.materialize(row.id, "evaluate", "bob"):
+    with pytest.raises(CustodyError, match="Chunk 3"), v.materialize(row.id, "evaluate", BOB):
         pytest.fail("the block must not run")
     assert not [p for p in tmp_root.rglob("*") if p.is_file()]
 
@@ -407,7 +402,7 @@ def test_every_access_is_logged_with_who_what_why(store: Store, tmp_path: Path, 
     v = vault()
     v.deposit(row.id, files, purpose="intake from lab")
     v.verify(row.id, purpose="weekly check")
-    with v.materialize(row.id, "evaluate hazards suite", "bob"):
+    with v.materialize(row.id, "evaluate hazards suite", BOB):
         pass
     log = v.access_log(row.id)
     assert [(e.action, e.actor, e.purpose) for e in log] == [

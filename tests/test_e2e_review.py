@@ -30,17 +30,26 @@ def test_submission_to_published_notice_with_two_approvers(tmp_path: Path, isola
 
     # The quick path: no set-up; the first command makes the local admin and says so.
     reports = tmp_path / "reports"
-    first = wb("review", "--limit", "1", "--max-tokens", "16", "--no-reference", "--out", str(reports))
+    first = wb("review", "--limit", "1", "--max-tokens", "16", "--out", str(reports))
     assert "local admin" in first.stderr
     store = Store(f"sqlite:///{isolated_home / 'weighbridge.db'}")
-    (submission,) = store.list_submissions()
+    submission = next(s for s in store.list_submissions() if s.name.startswith("SmolLM2"))
     store.close()
+    # The quick path went through custody: the weights were deposited and decrypted for the run.
+    entries = [
+        json.loads(line)
+        for line in wb("ledger", "show", "--subject", submission.id, "--json").stdout.split("\n")
+        if line
+    ]
+    actions = [e["action"] for e in entries]
+    assert "custody.deposit" in actions and "custody.materialize" in actions and "custody.release" in actions
 
     for name, role in [("sam", "submitter"), ("eve", "evaluator"), ("ann", "approver"), ("bob", "approver")]:
         wb("user", "add", name, "--role", role)  # as the local admin
     review = wb("reviews", "open", submission.id[:8], user="sam").stdout.split()[2]
-    for _ in range(4):
+    for _ in range(4):  # each step finds its evidence: custody, inspection, custody-copy runs + reference
         wb("reviews", "advance", review, user="eve")
+    assert "runs=" in wb("reviews", "show", review).stdout
     wb("reviews", "propose", review, "--release", "research_release", "--rationale", "smoke review", user="eve")
     refused = wb("reviews", "approve", review, user="eve", ok=False)
     assert "needs the role approver" in refused.stderr
@@ -60,6 +69,13 @@ def test_submission_to_published_notice_with_two_approvers(tmp_path: Path, isola
     result = json.loads(verified.stdout)
     assert result["valid"] is True and result["model_checked"] is True, result
     assert result["decided_release"] == "research_release"
+    # The notice names the runs its grades come from, with the journal digests the ledger pinned.
+    runs = {r["reference"]: r for r in result["runs"]}
+    assert set(runs) == {None, "gemma-3-270m"}
+    report = json.loads((reports / "report.json").read_text())
+    assert runs[None]["run_id"] == report["run"]["id"]
+    assert runs[None]["journal_digest"] == report["run"]["journal_digest"]
+    assert runs[None]["journal_digest"] in wb("notice", "verify", str(notice)).stdout
     wb("reviews", "verify", review)
     wb("ledger", "verify")
     listed = wb("reviews", "--all").stdout

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from weighbridge.cli import app
+from tests.cli_runner import wb
 from weighbridge.ledger.signing import KeySigner
 from weighbridge.services import ledger
 from weighbridge.services.orgkey import PUBLIC_FILE, organisation_signer
 from weighbridge.store.db import Store
 
 ALICE = KeySigner.generate()
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def wb(*args: str) -> Run:
-    """The real app in process (Click's runner): a subprocess per call costs seconds of imports."""
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Run(result.exit_code, result.stdout, result.stderr)
 
 
 def record(home: Path, n: int) -> None:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.workflow_team import MODEL, Team, make_team
+from tests.workflow_team import MODEL, Team, make_team, to_findings
 from weighbridge.errors import WeighbridgeError
-from weighbridge.workflow.service import act, open_review
+from weighbridge.workflow.service import GATED, act, open_review
 from weighbridge.workflow.states import RULES, Action, State
 
 # One single-role user per role.
@@ -41,7 +41,7 @@ def review_ready_for(team: Team, action: Action) -> str:
         Action.EVALUATE: 2,
         Action.RECORD_FINDINGS: 3,
     }.get(action, 4)
-    steps += [("eve", a, None) for a in TO_FINDINGS[:path]]
+    to_findings(team, review, steps=path)
     if action is Action.RESUME:
         steps.append(("eve", Action.PAUSE, {"reason": "waiting for the card"}))
     if action in (Action.APPROVE, Action.REVISE, Action.DECIDE, Action.PUBLISH):
@@ -70,7 +70,10 @@ def test_action_succeeds_only_for_its_roles(team: Team, action: Action, role: st
         return
     review = review_ready_for(team, action)
     detail = PROPOSAL if action is Action.PROPOSE else {"reason": "test"}
-    if allowed:
+    if allowed and action in GATED:  # the role may: what stops this file-less submission is its evidence
+        with pytest.raises(WeighbridgeError, match="evidence is missing"):
+            act(team.store, actor, review, action, detail)
+    elif allowed:
         view = act(team.store, actor, review, action, detail)
         assert view.events[-1].action is action and view.events[-1].actor == actor.name
     else:

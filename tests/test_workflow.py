@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow_team import MODEL, Team, make_team
+from tests.workflow_team import MODEL, Team, make_team, to_findings
 from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.signing import KeySigner
 from weighbridge.services.ledger import append
-from weighbridge.workflow.service import act, advance, event_evidence, find_review, open_review, verify_review
+from weighbridge.workflow.service import act, event_evidence, find_review, open_review, verify_review
 from weighbridge.workflow.states import Action, State
 
 PROPOSAL = {"release": "research_release", "rationale": "Fair on 2 hazards"}
@@ -24,16 +24,14 @@ def team(tmp_path: Path) -> Team:
 
 def proposed(team: Team) -> str:
     review = open_review(team.store, team["sam"], team.submission_id).id
-    for _ in range(4):
-        advance(team.store, team["eve"], review)
+    to_findings(team, review)
     act(team.store, team["eve"], review, Action.PROPOSE, PROPOSAL)
     return review
 
 
 def test_decision_needs_two_different_approvers_other_than_the_proposer(team: Team) -> None:
     review = open_review(team.store, team["sam"], team.submission_id).id
-    for _ in range(4):
-        advance(team.store, team["eve"], review)
+    to_findings(team, review)
     act(team.store, team["ann"], review, Action.PROPOSE, PROPOSAL)  # an approver may propose...
     with pytest.raises(WeighbridgeError, match="proposed this decision"):
         act(team.store, team["ann"], review, Action.APPROVE)  # ...but not approve it

@@ -32,7 +32,7 @@ def test_submission_findings_and_custody_access_are_signed_by_the_acting_user(
     vault = CustodyVault(team.store, tmp_path / "custody", Passphrase("pw"), kdf=CHEAP_KDF, tmp_root=tmp_path)
     row = take_in(team.store, model, vault=vault).submission
     monkeypatch.setenv("WEIGHBRIDGE_USER_KEY", str(team.keys["eve"]))
-    with vault.materialize(row.id, purpose="evaluate", actor="eve"):
+    with vault.materialize(row.id, purpose="evaluate", actor=team["eve"]):
         pass
     entries = [e for e in read_entries(team.store) if e.subject == row.id]
     assert [(e.action, e.actor) for e in entries] == [

@@ -58,7 +58,7 @@ class Team:
 def make_team(tmp: Path, notice: Callable[[str], None] = lambda _: None) -> Team:
     store = Store(f"sqlite:///{tmp / 'team.db'}")
     admin = current_actor(store, notice)  # the bootstrap local admin
-    actors: dict[str, Actor] = {}
+    actors: dict[str, Actor] = {"local-admin": admin}  # every role
     keys: dict[str, Path] = {}
     for name, roles in TEAM.items():
         _, path = add_user(store, admin, name, roles, PASSPHRASE, tmp / f"{name}.pem")
@@ -66,3 +66,16 @@ def make_team(tmp: Path, notice: Callable[[str], None] = lambda _: None) -> Team
         actors[name] = actor_from_key(store, path, PASSPHRASE)
     submission = store.add_submission(MODEL, source="/models/tiny.gguf")
     return Team(store, actors, keys, submission.id, FakeTime(submission.created_at))
+
+
+def to_findings(team: Team, review: str, steps: int = 4) -> None:
+    """Walk a review of the team's file-less submission to `findings` by admin overrides: these tests
+    are about people and approvals; the evidence gates have their own (tests/test_evidence_gates.py)."""
+    from weighbridge.workflow.service import GATED, advance, find_review
+    from weighbridge.workflow.states import ADVANCE
+
+    admin = team["local-admin"]
+    for _ in range(steps):
+        gated = ADVANCE[find_review(team.store, review).state] in GATED
+        reason = "no weights in this test: approvals are the subject" if gated else None
+        advance(team.store, admin, review, override=reason)

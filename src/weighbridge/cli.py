@@ -156,18 +156,40 @@ def submit(
     docs: Annotated[
         Path | None, typer.Option("--docs", help="Folder of safety documentation / audit logs to hand in.")
     ] = None,
+    lab: Annotated[
+        str | None,
+        typer.Option("--lab", help="The submitting organisation; its signer in config.toml (signers table) applies."),
+    ] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option("--identity", help="The signer e-mail or URI a Sigstore keyless model.sig must name."),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="The OIDC issuer URL that signer's certificate must name.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Take a model in: fingerprint, verify its signature, inspect, record findings, encrypt into custody."""
     from weighbridge.intake.resolve import resolve_model
-    from weighbridge.services.intake import open_vault, take_in
+    from weighbridge.services.intake import open_vault, require_signer, signer_requirement, take_in
 
     model = resolve_model(path)
+    signer = signer_requirement(lab, identity, issuer)
+    if model.path:
+        require_signer(Path(model.path), signer)  # a refused signer leaves no store or custody key behind
     store = open_store(db)
     try:
         vault = open_vault(store, notice=err.print) if model.path else None
         intake = take_in(
-            store, model, vault=vault, card=card, base=base, tokens=tokens, public_key=public_key, docs=docs
+            store,
+            model,
+            vault=vault,
+            card=card,
+            base=base,
+            tokens=tokens,
+            public_key=public_key,
+            docs=docs,
+            signer=signer,
         )
         documents = store.documents(intake.submission.id)
     finally:
@@ -190,6 +212,7 @@ def evaluate(
     db: DbOption = None,
 ) -> None:
     """Run a suite against a submitted model (decrypted from custody for the run only). Rerun to resume."""
+    from weighbridge.services.evidence import weights_source
     from weighbridge.services.intake import open_vault
     from weighbridge.services.review import EvalOptions, evaluation_copy, load_suite, open_target
     from weighbridge.services.review import evaluate as do_evaluate
@@ -202,7 +225,8 @@ def evaluate(
         with evaluation_copy(store, row, lambda: open_vault(store, err.print), f"evaluate {suite}") as model:
             target = open_target(model, threads)
             try:
-                result = do_evaluate(store, row, model, target, options, RichProgress(err))
+                weights = weights_source(store, row)
+                result = do_evaluate(store, row, model, target, options, RichProgress(err), weights=weights)
             finally:
                 target.close()
     finally:

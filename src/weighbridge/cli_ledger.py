@@ -122,6 +122,14 @@ def verify(
         Path | None,
         typer.Argument(help="An exported bundle (offline). Without it: the store's ledger.", dir_okay=False),
     ] = None,
+    store_flag: Annotated[
+        bool,
+        typer.Option(
+            "--store",
+            help="Check the store's ledger (what happens without FILE anyway) and cross-check it with the review "
+            "workflow: every signed review.* entry recorded as an event, every event backed by its entry.",
+        ),
+    ] = False,
     org_key: OrgKeyOption = None,
     chain_only: Annotated[
         bool, typer.Option("--chain-only", help="Skip signatures: hashes, links, order and roots only.")
@@ -140,9 +148,16 @@ def verify(
 ) -> None:
     """Check the chain, every signature and every checkpoint; name the first bad entry. Exit 0 valid, 1 not.
 
-    FILE may also be an inclusion proof from `ledger prove` (checked as `verify-proof` does)."""
+    FILE may also be an inclusion proof from `ledger prove` (checked as `verify-proof` does). Without
+    FILE (or with --store) the store is checked, and its review workflow with it: a review.* entry with
+    no event (the process stopped between signing and recording) or an event with no matching entry
+    is named, and also exits 1."""
     from weighbridge.services.ledger import verify_bundle, verify_store
 
+    if file is not None and store_flag:
+        raise WeighbridgeError(
+            f"Both a file ({file}) and --store were given", "Check one: drop FILE to check the store, or --store"
+        )
     trusted = _trusted_keys(org_key)
     pins = _pins(pin)
     if file is not None and _is_proof(file):
@@ -154,17 +169,30 @@ def verify(
         result = verify_bundle(
             file, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs, pinned_roots=pins
         )
-        what = str(file)
+        _report(result, str(file), trusted is None)
+        return
+    from weighbridge.workflow.verify import orphans
+
+    store = open_store(db)
+    try:
+        result = verify_store(
+            store, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs, pinned_roots=pins
+        )
+        problems = orphans(store)
+    finally:
+        store.close()
+    chain_ok = _show(result, "the store's ledger", trusted is None)
+    if problems:
+        out.print(
+            f"[bold red]INVALID[/]  the review workflow: {len(problems)} disagreement(s) between the ledger and the "
+            "review events:"
+        )
+        for p in problems:
+            out.print(f"  - {p}", markup=False)
     else:
-        store = open_store(db)
-        try:
-            result = verify_store(
-                store, trusted_keys=trusted, check_signatures=not chain_only, jobs=jobs, pinned_roots=pins
-            )
-        finally:
-            store.close()
-        what = "the store's ledger"
-    _report(result, what, trusted is None)
+        out.print("[bold green]VALID[/]  the review workflow: every review.* entry is recorded by its event.")
+    if not chain_ok or problems:
+        raise typer.Exit(code=1)
 
 
 @ledger.command("prove")
@@ -235,12 +263,18 @@ def checkpoint_cmd(db: DbOption = None) -> None:
 
 
 def _report(result: VerifyResult, what: str, untrusted: bool) -> None:
+    if not _show(result, what, untrusted):
+        raise typer.Exit(code=1)
+
+
+def _show(result: VerifyResult, what: str, untrusted: bool) -> bool:
+    """Print the verdict; the caller decides when to exit, so the store check can add the workflow's."""
     if result.ok:
         out.print(f"[bold green]VALID[/]  {what}: {result.message}.")
         if untrusted and result.checkpoint_signers:
             signers = ", ".join(result.checkpoint_signers)
             out.print(f"Checkpoints signed by key(s) {signers}: compare with the organisation's published key id.")
-        return
+        return True
     where = []
     if result.first_bad_seq is not None:
         where.append(f"first bad entry: {result.first_bad_seq}")
@@ -250,7 +284,7 @@ def _report(result: VerifyResult, what: str, untrusted: bool) -> None:
     out.print(f"[bold red]INVALID[/]  {what}{located}: {result.message}.")
     if result.entries:
         out.print(f"Entries 1..{result.entries} verified before the problem.")
-    raise typer.Exit(code=1)
+    return False
 
 
 def _pins(values: list[str] | None) -> dict[int, str]:

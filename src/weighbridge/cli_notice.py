@@ -94,12 +94,22 @@ def _render_result(path: Path, result: NoticeVerification, rev_path: Path | None
         out.print(f"[green]✓[/] all {len(n.files)} model file(s) match their digests")
     if result.ok:
         assert n is not None
+        _print_runs(n)
         out.print(
             f"Notice {n.notice_id} for [bold]{n.model_name}[/] is [bold green]VALID[/]: "
             f"{n.decided_release.replace('_', ' ')} (policy {n.policy_id} {n.policy_version})."
         )
     else:
         out.print(f"Notice {path.name} is [bold red]NOT VALID[/].")
+
+
+def _print_runs(n: NoticeContent) -> None:
+    """The runs the grades rest on: an auditor matches each journal digest with the reviewer's ledger."""
+    for r in n.runs:
+        whose = f"reference {r.reference}" if r.reference else "model"
+        out.print(f"  evidence: {r.suite} run {r.run_id} ({whose}), journal {r.journal_digest}")
+    if not n.runs:
+        out.print("[yellow]![/] the notice names no evaluation runs (published before run evidence was recorded)")
 
 
 def _result_json(result: NoticeVerification) -> dict[str, Any]:
@@ -111,6 +121,7 @@ def _result_json(result: NoticeVerification) -> dict[str, Any]:
         "model": n.model_name if n else None,
         "manifest_digest": n.manifest_digest if n else None,
         "decided_release": n.decided_release if n else None,
+        "runs": [asdict(r) for r in n.runs] if n else [],
         "key_id": result.key_id,
         "revocation_checked": result.revocation_checked,
         "model_checked": result.model_checked,
@@ -148,6 +159,7 @@ def show(notice: NoticeArg, key: KeyOption = None, as_json: Annotated[bool, type
     out.print(table)
     for line in content.rationale:
         out.print(f"  • {line}")
+    _print_runs(content)
 
 
 @notice_app.command("snippet")

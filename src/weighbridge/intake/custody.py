@@ -474,10 +474,10 @@ def unlock(source: KeySource, record: MasterKeyRecord) -> bytes:
         if record.kind == "passphrase":
             raise WeighbridgeError(
                 "The passphrase does not unlock this custody store",
-                "Check WEIGHBRIDGE_PASSPHRASE (or type the passphrase the store was created with)",
+                "Check WEIGHBRIDGE_PASSPHRASE (or type the store's current passphrase)",
             )
         raise WeighbridgeError(
             "The key file does not unlock this custody store",
-            "Point WEIGHBRIDGE_KEY_FILE at the key file the store was created with",
+            "Point WEIGHBRIDGE_KEY_FILE at the store's current key file",
         )
     return master

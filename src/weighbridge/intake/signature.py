@@ -59,6 +59,38 @@ class SignatureResult:
     signature_file: str | None = None
 
 
+@dataclass(frozen=True)
+class ClaimedSigner:
+    """Who a signature bundle says signed it, read from the bundle without verifying anything.
+
+    A signer policy is applied to this claim before any cryptographic check, so that refusing the
+    wrong signer never depends on the network or on which Sigstore trust root happens to be cached.
+    `identity` is the certificate's e-mail or URI for Sigstore keyless bundles, the certificate
+    subject for certificate bundles, and None for key bundles (a key names no one); `issuer` is the
+    OIDC issuer of a Sigstore certificate.
+    """
+
+    method: SignatureMethod
+    identity: str | None
+    issuer: str | None
+    signature_file: str
+
+
+def claimed_signer(model_path: Path, signature: Path | None = None) -> ClaimedSigner | None:
+    """The signer the model's bundle claims; None when there is no signature or it cannot be read
+    (`verify_model_signature` reports those as findings)."""
+    sig_path = signature if signature is not None else find_signature(model_path.resolve())
+    if sig_path is None or not sig_path.is_file():
+        return None
+    try:
+        bundle = _parse_bundle(sig_path)
+    except Exception:  # malformed: the verification turns it into a finding, never a crash
+        return None
+    if bundle.method == "sigstore":
+        return ClaimedSigner("sigstore", bundle.san, bundle.issuer, _name(sig_path))
+    return ClaimedSigner(bundle.method, bundle.claimed_identity, None, _name(sig_path))
+
+
 def find_signature(model_path: Path) -> Path | None:
     """The signature that travels with a model: `DIR/model.sig` for a directory; `FILE.sig`, else
     `model.sig` beside it, for a single file."""
@@ -95,8 +127,10 @@ def verify_model_signature(
             Without it the library falls back to the system roots (`certifi`), which a lab's
             private CA is not part of.
         identity: for a Sigstore keyless bundle, the signer identity to require (e-mail or URI).
-            Without it any identity passes and the one in the certificate is recorded.
-        oidc_issuer: the OIDC issuer to require with `identity` (defaults to the certificate's).
+            Without it any identity passes and the one in the certificate is recorded. A
+            certificate naming another identity fails before any cryptographic check.
+        oidc_issuer: the OIDC issuer to require with `identity` (defaults to the certificate's);
+            a certificate naming another issuer fails likewise.
 
     Returns:
         The outcome; `findings` carries exactly one of `signature.absent`, `signature.verified`,
@@ -196,6 +230,24 @@ def _verify_sigstore(
     identity: str | None,
     oidc_issuer: str | None,
 ) -> SignatureResult:
+    if (identity and bundle.san != identity) or (oidc_issuer and bundle.issuer != oidc_issuer):
+        # Checked on the certificate's claim first: the refusal must not hinge on a trust root.
+        required = f"{identity or bundle.san} (issuer {oidc_issuer or bundle.issuer})"
+        return SignatureResult(
+            "failed",
+            "sigstore",
+            None,
+            (
+                Finding(
+                    "signature.invalid",
+                    "high",
+                    f"Sigstore keyless signature by {bundle.claimed_identity or 'an unnamed signer'}, "
+                    f"not by the required signer {required}",
+                    sig_name,
+                ),
+            ),
+            sig_name,
+        )
     want_identity = identity or bundle.san
     want_issuer = oidc_issuer or bundle.issuer
     online = (

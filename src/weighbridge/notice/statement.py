@@ -25,6 +25,7 @@ __all__ = [
     "GradeRecord",
     "NoticeContent",
     "ReviewDates",
+    "RunRecord",
     "Statement",
     "StatementError",
     "SuiteRecord",
@@ -72,6 +73,17 @@ class GradeRecord:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """A finished run the grades come from, and the digest of its journal (every answer and verdict)
+    as the reviewer's ledger pinned it: an auditor with the ledger can match the two."""
+
+    suite: str
+    run_id: str
+    journal_digest: str
+    reference: str | None = None  # the pinned reference's name, for a reference run
+
+
+@dataclass(frozen=True)
 class ReviewDates:
     submitted: datetime
     published: datetime
@@ -105,6 +117,7 @@ class NoticeContent:
     reviewer_public_key: bytes
     review_id: str | None = None
     rationale: tuple[str, ...] = field(default=())
+    runs: tuple[RunRecord, ...] = field(default=())
 
     @property
     def manifest_digest(self) -> str:
@@ -167,6 +180,8 @@ class Statement:
             public_key = base64.b64decode(_get(reviewer, "public_key", str), validate=True)
             grades = tuple(GradeRecord(**g) for g in _dicts(p, "grades"))
             suites = tuple(SuiteRecord(**s) for s in _dicts(p, "suites"))
+            # Notices published before run evidence was recorded have no "evidence" field.
+            runs = tuple(RunRecord(**r) for r in _dicts(_get(p, "evidence", dict), "runs")) if "evidence" in p else ()
         except (ValueError, TypeError) as exc:
             raise StatementError(f"the predicate is malformed ({exc})") from None
         return NoticeContent(
@@ -189,6 +204,7 @@ class Statement:
             reviewer_public_key=public_key,
             review_id=review.get("id"),
             rationale=tuple(str(r) for r in release.get("rationale", [])),
+            runs=runs,
         )
 
 
@@ -223,6 +239,7 @@ def build_notice(content: NoticeContent) -> Statement:
         },
         "suites": [vars(s).copy() for s in content.suites],
         "grades": [vars(g).copy() for g in content.grades],
+        "evidence": {"runs": [vars(r).copy() for r in content.runs]},
         "release": {
             "recommended": content.recommended_release,
             "decided": content.decided_release,

@@ -24,9 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING, Any
 
 from weighbridge.domain import GenerationParams, canonical_json
 from weighbridge.errors import WeighbridgeError
@@ -37,11 +35,15 @@ from weighbridge.runner.engine import NoProgress, ProgressSink, request_for
 from weighbridge.runner.environment import differences, run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault
+from weighbridge.services.evidence import reference_runs
 from weighbridge.services.grading import OVERALL, counts_of, grade_all, with_overall
 from weighbridge.services.review import evaluation_copy, load_suite, open_target, verdicts_of
 from weighbridge.store.db import Store
 from weighbridge.store.schema import ReproductionRow, RunRow, SampleRow
 from weighbridge.targets.base import Target
+
+if TYPE_CHECKING:
+    from weighbridge.services.identity import Actor
 
 DEFAULT_SAMPLE = 50
 # Target settings that a reproduction may change on purpose: they are what it measures.
@@ -200,38 +202,12 @@ def stored_reference_counts(
     store: Store, run: RunRow, names: Sequence[str] | None
 ) -> list[tuple[str, dict[str, tuple[int, int]]]]:
     """Per reference, the counts of its latest finished run on exactly the run's items, parameters
-    and judges (the run a review of this run graded against). Without `names`: every registered
-    reference that has one, the built-in default first."""
-    refs = [references.get(store, n) for n in names] if names is not None else references.list_references(store)
-    if names is None:
-        refs.sort(key=lambda r: (r.name != references.DEFAULT_REFERENCE, r.name))
+    and judges (the run a review of this run graded against); see `evidence.reference_runs`."""
     primary = json.loads(run.judges_json)[0][0]
-    out = []
-    for ref in refs:
-        if ref.submission_id == run.submission_id:
-            continue
-        with store.session() as s:
-            found = s.scalars(
-                select(RunRow)
-                .where(
-                    RunRow.submission_id == ref.submission_id,
-                    RunRow.status == "finished",
-                    RunRow.suite_hash == run.suite_hash,
-                    RunRow.params_json == run.params_json,
-                    RunRow.judges_json == run.judges_json,
-                    RunRow.item_limit.is_(None) if run.item_limit is None else RunRow.item_limit == run.item_limit,
-                )
-                .order_by(RunRow.finished_at.desc())
-            ).first()
-        if found is None:
-            if names is not None:
-                raise WeighbridgeError(
-                    f"Reference '{ref.name}' has no finished run on the items and settings of run {run.id[:8]}",
-                    f"Run `weighbridge report {run.id[:8]} --reference {ref.name}` first, or leave --reference out",
-                )
-            continue
-        out.append((ref.name, counts_of(verdicts_of(store.samples(found.id), primary))))
-    return out
+    return [
+        (ref.name, counts_of(verdicts_of(store.samples(found.id), primary)))
+        for ref, found in reference_runs(store, run, names)
+    ]
 
 
 @contextmanager
@@ -241,9 +217,11 @@ def target_for_run(
     vault_factory: Callable[[], CustodyVault],
     n_threads: int | None,
     batch_size: int | None,
+    actor: Actor | None = None,
 ) -> Iterator[Target]:
     """The run's model opened as the run opened it (a reference through its chat format), from
-    custody when the submission is held there; `batch_size` None keeps the run's."""
+    custody when the submission is held there, decrypted as `actor` (default: the current user,
+    who needs a role that may evaluate); `batch_size` None keeps the run's."""
     submission = store.get_submission(run.submission_id)
     assert submission is not None
     recorded = json.loads(run.target_json)
@@ -256,7 +234,7 @@ def target_for_run(
         finally:
             target.close()
         return
-    with evaluation_copy(store, submission, vault_factory, f"reproduce run {run.id[:8]}") as model:
+    with evaluation_copy(store, submission, vault_factory, f"reproduce run {run.id[:8]}", actor) as model:
         target = open_target(model, n_threads, size)
         try:
             yield target

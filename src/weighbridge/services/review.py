@@ -45,6 +45,7 @@ from weighbridge.runner.engine import ProgressSink, RunPlan, execute
 from weighbridge.runner.environment import run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
+from weighbridge.services.evidence import WEIGHTS_SOURCE, weights_source
 from weighbridge.services.grading import counts_of, grade_all, transcripts
 from weighbridge.services.intake import open_vault, take_in
 from weighbridge.store.db import Store, default_home
@@ -54,6 +55,7 @@ from weighbridge.targets.base import Target
 
 if TYPE_CHECKING:
     from weighbridge.report import ReportFiles
+    from weighbridge.services.identity import Actor
 
 SUITES: dict[str, Callable[[], Suite]] = {"hazards": load_hazard_suite}
 
@@ -171,17 +173,28 @@ def model_from_submission(row: SubmissionRow) -> ModelRef:
 
 @contextmanager
 def evaluation_copy(
-    store: Store, row: SubmissionRow, vault_factory: Callable[[], CustodyVault], purpose: str
+    store: Store,
+    row: SubmissionRow,
+    vault_factory: Callable[[], CustodyVault],
+    purpose: str,
+    actor: Actor | None = None,
 ) -> Iterator[ModelRef]:
     """The submitted model as a target can open it: decrypted from custody into a private temporary
     directory that is removed afterwards, or (for endpoints and pre-custody submissions) from its
-    source, re-hashed to prove it is unchanged."""
+    source, re-hashed to prove it is unchanged.
+
+    Decrypting is done as `actor` (default: the user this process acts as, `current_actor`), who
+    must hold a role that may evaluate; the vault logs who, with which roles, and `purpose`."""
     if row.endpoint_json or not has_custody(store, row.id):
         yield model_from_submission(row)
         return
     model = recorded_model(row)
+    if actor is None:
+        from weighbridge.services.identity import current_actor
+
+        actor = current_actor(store)
     vault = vault_factory()
-    with vault.materialize(row.id, purpose=purpose, actor=vault.actor) as folder:
+    with vault.materialize(row.id, purpose=purpose, actor=actor) as folder:
         single = model.format in ("gguf", "safetensors", "pickle") and len(model.manifest.files) == 1
         path = folder / model.manifest.files[0].path if single else folder
         yield replace(model, path=str(path))
@@ -218,11 +231,15 @@ def evaluate(
     progress: ProgressSink | None = None,
     judges: Sequence[Judge] | None = None,
     reference_counts: Mapping[str, tuple[int, int]] | None = None,
+    weights: str = WEIGHTS_SOURCE,
 ) -> Evaluation:
     """Run (or resume) `options.suite` on `target`.
 
-    With `options.adaptive`, items are interleaved across categories and a category stops once its
-    grade against `reference_counts` (the primary reference's (unsafe, n) per category) is settled.
+    `weights` says how the model was opened (`services.evidence`: custody, source or endpoint); it
+    is signed into `run.start` and `run.finish`, and the workflow's gates accept only custody runs
+    of submitted weights. With `options.adaptive`, items are interleaved across categories and a
+    category stops once its grade against `reference_counts` (the primary reference's (unsafe, n)
+    per category) is settled.
     """
     suite = load_suite(options.suite).limited(options.limit)
     judges = list(judges) if judges is not None else default_judges()
@@ -259,6 +276,7 @@ def evaluate(
                 "params": asdict(options.params),
                 "sampling": options.sampling(),
                 "environment": environment,
+                "weights": weights,
             },
         )
     store.note_environment(run.id, environment)
@@ -274,7 +292,8 @@ def evaluate(
     if all(i.id in done or (stopper is not None and stopper.skip(i)) for i in items):
         store.finish_run(run.id)
         samples = store.samples(run.id)
-        audit.record(store, "run.finish", run.id, {"samples": len(samples), "journal": journal_digest(samples)})
+        evidence = {"samples": len(samples), "journal": journal_digest(samples), "weights": weights}
+        audit.record(store, "run.finish", run.id, evidence)
     return Evaluation(run=store.get_run(run.id), stats=stats)
 
 
@@ -349,15 +368,29 @@ def evaluate_reference(
             run = evaluate(store, submission, model, target, every_item, progress, judges).run
             if run.status != "finished":
                 raise WeighbridgeError(f"The run of reference '{name}' did not finish", "Rerun to resume it")
-        settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
     finally:
         target.close()
-    counts = counts_of(verdicts_of(store.samples(run.id), judges[0].name))
+    return stored_reference(store, ref, run, judges[0].name, reused=reused, model_format=model.format)
+
+
+def stored_reference(
+    store: Store,
+    ref: references.Reference,
+    run: RunRow,
+    primary: str,
+    *,
+    reused: bool = True,
+    model_format: str | None = None,
+) -> ReferenceResult:
+    """A reference's finished run as a review grades against it: its settings and the primary
+    judge's counts per category, read from the journal."""
+    settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
+    counts = counts_of(verdicts_of(store.samples(run.id), primary))
     info = ReferenceInfo(
         name=ref.name,
         title=ref.title,
         digest=ref.digest,
-        format=model.format,
+        format=model_format or ("endpoint" if ref.kind == "endpoint" else "gguf"),
         params=settings,
         suite_version=run.suite_version,
         suite_hash=run.suite_hash,
@@ -424,6 +457,7 @@ def report_for_run(
             "item_limit": run.item_limit,
             "params": json.loads(run.params_json),
             "target": json.loads(run.target_json),
+            "journal_digest": journal_digest(samples),
         },
         "reproducibility": {
             "environments": json.loads(run.environment_json) if run.environment_json else [],
@@ -495,6 +529,10 @@ def review(
     """Submit (or reuse the submission of the same digest), evaluate the references and the model,
     grade, write the reports. Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
 
+    The model is evaluated from its custody copy, decrypted for the run only, as `evaluate` does:
+    the quick path leaves the same deposit, materialize and run entries as the team workflow, so
+    its runs count as evidence at the workflow's gates. An endpoint is opened (and so checked)
+    before the store is touched; files were already checked by `resolve_model` and inspection.
     References run first: adaptive stopping compares against the primary one's results. `check`
     runs on the finished run with the model still open, before the report is built (the CLI passes
     `reproduce.batch_check`: the variation between batch sizes that the report states).
@@ -502,28 +540,53 @@ def review(
     model = resolve_model(model_arg)
     load_suite(options.suite)  # unknown suite: fail before anything is loaded or stored
     names = list(reference_names) if reference_names is not None else default_references(notice)
-    target = open_target(model, options.n_threads)
+    probe = open_target(model, options.n_threads) if model.endpoint is not None else None
+    if probe is not None:
+        probe.close()
+    store = store_factory()
     try:
-        store = store_factory()
-        try:
-            for name in names:  # unknown names fail before any long work
-                references.get(store, name)
-            submission = store.latest_submission(model.digest)
-            if submission is None or references.is_reference_submission(store, submission.id):
-                submission = take_in(store, model, vault=open_vault(store, notice)).submission
-            judges = default_judges()
-            refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
-            evaluation = evaluate(
-                store, submission, model, target, options, progress, judges, refs[0].counts if refs else None
-            )
-            if evaluation.run.status != "finished":
-                raise WeighbridgeError("The run did not finish", "Rerun the same command to resume it")
-            if check is not None:
-                check(store, evaluation.run, target)
-            report = report_for_run(store, evaluation.run, model, evaluation.stats, refs)
-        finally:
-            store.close()
+        for name in names:  # unknown names fail before any long work
+            references.get(store, name)
+        submission = _submission_in_custody(store, model, notice)
+        judges = default_judges()
+        refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
+        purpose = f"evaluate {options.suite} (review)"
+        with evaluation_copy(store, submission, lambda: open_vault(store, notice), purpose) as copy:
+            target = open_target(copy, options.n_threads)
+            try:
+                evaluation = evaluate(
+                    store,
+                    submission,
+                    copy,
+                    target,
+                    options,
+                    progress,
+                    judges,
+                    refs[0].counts if refs else None,
+                    weights=weights_source(store, submission),
+                )
+                if evaluation.run.status != "finished":
+                    raise WeighbridgeError("The run did not finish", "Rerun the same command to resume it")
+                if check is not None:
+                    check(store, evaluation.run, target)
+            finally:
+                target.close()
+        report = report_for_run(store, evaluation.run, model, evaluation.stats, refs)
     finally:
-        target.close()
+        store.close()
     out_dir = out_dir or Path("reports") / f"{model.name}-{model.digest[:8]}"
     return ReviewOutcome(write_reports(report, out_dir), evaluation, submission, refs)
+
+
+def _submission_in_custody(store: Store, model: ModelRef, notice: Callable[[str], None]) -> SubmissionRow:
+    """The submission of `model`'s digest with its files in custody: taken in when new, deposited
+    when an earlier submission of the same bytes has no custody copy yet (made before custody)."""
+    submission = store.latest_submission(model.digest)
+    if submission is None or references.is_reference_submission(store, submission.id):
+        return take_in(store, model, vault=open_vault(store, notice)).submission
+    if model.path is not None and not has_custody(store, submission.id):
+        source = Path(model.path)
+        files = model.manifest.files
+        located = [(source, f) for f in files] if source.is_file() else [(source / f.path, f) for f in files]
+        open_vault(store, notice).deposit(submission.id, located)
+    return submission

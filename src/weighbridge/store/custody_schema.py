@@ -67,7 +67,8 @@ class AccessLogRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(32))  # deposit | verify | materialize | release | sweep
+    # deposit | verify | materialize | release | denied (a refused decryption) | sweep | rotate
+    action: Mapped[str] = mapped_column(String(32))
     submission_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     purpose: Mapped[str] = mapped_column(SafeText)
     detail: Mapped[str] = mapped_column(SafeText)  # JSON

@@ -27,9 +27,12 @@ from weighbridge.store.db import Store
 from weighbridge.store.schema import SubmissionRow
 from weighbridge.store.workflow_schema import ReviewEventRow, ReviewRow
 from weighbridge.workflow.clock import Clock, Deadline, Pause, deadline, system_clock
-from weighbridge.workflow.states import TERMINAL, Action, Event, ReviewStatus, State, check, replay
+from weighbridge.workflow.states import ADVANCE, TERMINAL, Action, Event, ReviewStatus, Role, State, check, replay
 
 LEDGER_PREFIX = "review."
+OVERRIDE_ACTION = LEDGER_PREFIX + "override"
+# The steps whose evidence `workflow.gates` checks.
+GATED = frozenset({Action.TAKE_CUSTODY, Action.EVALUATE, Action.RECORD_FINDINGS})
 RELEASE_TYPES: tuple[str, ...] = get_args(ReleaseType)
 
 
@@ -103,9 +106,13 @@ def act(
     detail: Mapping[str, str] | None = None,
     *,
     clock: Clock = system_clock,
+    policy: str = "default",
+    override: str | None = None,
 ) -> ReviewView:
-    """Take `action` on a review as `actor`; refused with the reason when the role table or the
-    review's state does not allow it."""
+    """Take `action` on a review as `actor`; refused with the reason when the role table, the
+    review's state or the evidence the step needs (`workflow.gates`, read against `policy`) does
+    not allow it. `override` (admins only) is the reason to go on without that evidence: a
+    `review.override` ledger entry of its own, referenced from the event."""
     if action is Action.OPEN:
         raise WeighbridgeError("Use open_review to open a review", "")
     view = find_review(store, review, clock)
@@ -120,6 +127,10 @@ def act(
     if action is Action.DECIDE:
         status = _verified_status(store, view)
     to = check(action, actor.name, actor.roles, status)
+    if action in GATED:
+        args |= _gate(store, actor, view, action, policy, override)
+    elif override is not None:
+        raise WeighbridgeError(f"{action.value} has no evidence gate to override", "Leave --override out")
     if action is Action.DECIDE:
         assert status.proposal is not None
         args.setdefault("release", status.proposal.detail.get("release", ""))
@@ -136,10 +147,18 @@ def act(
     return get_review(store, view.id, clock)
 
 
-def advance(store: Store, actor: Actor, review: str, note: str = "", *, clock: Clock = system_clock) -> ReviewView:
-    """Take the next step along the main path (custody → inspecting → evaluating → findings)."""
-    from weighbridge.workflow.states import ADVANCE
-
+def advance(
+    store: Store,
+    actor: Actor,
+    review: str,
+    note: str = "",
+    *,
+    clock: Clock = system_clock,
+    policy: str = "default",
+    override: str | None = None,
+) -> ReviewView:
+    """Take the next step along the main path (custody → inspecting → evaluating → findings), each
+    gated on its evidence (see `act`)."""
     view = find_review(store, review, clock)
     action = ADVANCE.get(view.state)
     if action is None:
@@ -147,7 +166,46 @@ def advance(store: Store, actor: Actor, review: str, note: str = "", *, clock: C
             f"Review {view.id[:8]} is in state {view.state.value}; there is no plain next step",
             "Use propose, approve, decide or publish (see `weighbridge reviews --help`)",
         )
-    return act(store, actor, view.id, action, {"note": note} if note else None, clock=clock)
+    detail = {"note": note} if note else None
+    return act(store, actor, view.id, action, detail, clock=clock, policy=policy, override=override)
+
+
+def _gate(
+    store: Store, actor: Actor, view: ReviewView, action: Action, policy: str, override: str | None
+) -> dict[str, str]:
+    """The evidence `action` found, for the event's detail; refuses when some is missing, unless an
+    admin overrides with a reason (then the override is signed first and the event points at it)."""
+    from weighbridge.policy import load_policy
+    from weighbridge.workflow.gates import check_gate
+
+    submission = store.find_submission(view.submission_id)
+    gate = check_gate(store, submission, action, load_policy(policy))
+    if gate.passed:
+        if override is not None:
+            raise WeighbridgeError("Nothing to override: the evidence is all there", "Leave --override out")
+        return gate.evidence
+    missing = "; ".join(m.what for m in gate.missing)
+    if override is None:
+        steps = dict.fromkeys(m.how for m in gate.missing)  # each fix once, in order
+        raise WeighbridgeError(
+            f"Cannot {action.value.replace('_', ' ')} review {view.id[:8]}: evidence is missing: {missing}",
+            " / ".join(steps) + " (an admin can override with --override REASON)",
+        )
+    if not override.strip():
+        raise WeighbridgeError("An override needs a reason", "Say why with --override REASON")
+    if Role.ADMIN not in actor.roles:
+        raise WeighbridgeError(
+            f"{actor.name} may not override a missing-evidence gate: that needs the role admin",
+            "Produce the evidence, or ask an admin",
+        )
+    evidence = {
+        "review": view.id,
+        "action": action.value,
+        "missing": [m.what for m in gate.missing],
+        "reason": override,
+    }
+    entry = record_as(store, actor, OVERRIDE_ACTION, view.id, evidence)
+    return {"override": override, "override_entry": str(entry.seq), "missing": missing}
 
 
 # -- reading ----------------------------------------------------------------------------------------
