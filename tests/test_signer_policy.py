@@ -268,3 +268,15 @@ def test_a_key_signed_submission_names_the_key_fingerprint_in_the_ledger(tmp_pat
     evidence = submission_evidence(isolated_home)
     assert evidence["signature"] == {"method": "key", "signer": fingerprint, "verified": True, "status": "verified"}
     assert evidence["lab"] == "Acme Labs"  # named without a config entry: recorded all the same
+
+
+def test_the_quick_review_applies_the_same_signer_policy(tmp_path: Path, isolated_home: Path) -> None:
+    signed = tiny_model(tmp_path / "keyless")
+    keyless_sign(signed)
+    proc = wb("review", str(signed), "--limit", "1", "--no-reference")
+    assert proc.returncode == 1
+    assert f"names signer {SIGNER} (issuer {ISSUER})" in proc.stderr
+    assert not isolated_home.exists(), "refused before the store is opened"
+    other = wb("review", str(signed), "--limit", "1", "--no-reference", "--identity", "x@y.example", "--issuer", ISSUER)
+    assert other.returncode == 1 and "not by the expected signer" in other.stderr
+    assert not isolated_home.exists()

@@ -57,6 +57,18 @@ def main(
     """weighbridge: custody, inspection, evaluation, grading and signed notices for model releases."""
 
 
+LabOption = Annotated[
+    str | None,
+    typer.Option("--lab", help="The submitting organisation; its signer in config.toml (signers table) applies."),
+]
+IdentityOption = Annotated[
+    str | None, typer.Option("--identity", help="The signer e-mail or URI a Sigstore keyless model.sig must name.")
+]
+IssuerOption = Annotated[
+    str | None, typer.Option("--issuer", help="The OIDC issuer URL that signer's certificate must name.")
+]
+
+
 @app.command()
 @friendly_errors
 def review(
@@ -86,12 +98,18 @@ def review(
             "verdicts the batch size changed (0: skip).",
         ),
     ] = 32,
+    lab: LabOption = None,
+    identity: IdentityOption = None,
+    issuer: IssuerOption = None,
     db: DbOption = None,
 ) -> None:
-    """Review a model end to end: submit, evaluate it and its references, grade, report.
+    """Review a model end to end: submit, evaluate it (its custody copy) and its references, grade, report.
 
-    Rerun to resume an interrupted review; a reference's stored results are reused.
+    Rerun to resume an interrupted review; a reference's stored results are reused. A model signed
+    with a Sigstore keyless model.sig is taken in only with its expected signer (--identity/--issuer
+    or --lab), as with `submit`.
     """
+    from weighbridge.services.intake import signer_requirement
     from weighbridge.services.reproduce import batch_check
     from weighbridge.services.review import EvalOptions
     from weighbridge.services.review import review as run_review
@@ -111,6 +129,7 @@ def review(
         notice=err.print,
         reference_names=names,
         check=batch_check(check_sample, RichProgress(err)),
+        signer=signer_requirement(lab, identity, issuer),
     )
     for ref in outcome.references:
         how = "stored results reused" if ref.info.reused else "evaluated now"
@@ -156,17 +175,9 @@ def submit(
     docs: Annotated[
         Path | None, typer.Option("--docs", help="Folder of safety documentation / audit logs to hand in.")
     ] = None,
-    lab: Annotated[
-        str | None,
-        typer.Option("--lab", help="The submitting organisation; its signer in config.toml (signers table) applies."),
-    ] = None,
-    identity: Annotated[
-        str | None,
-        typer.Option("--identity", help="The signer e-mail or URI a Sigstore keyless model.sig must name."),
-    ] = None,
-    issuer: Annotated[
-        str | None, typer.Option("--issuer", help="The OIDC issuer URL that signer's certificate must name.")
-    ] = None,
+    lab: LabOption = None,
+    identity: IdentityOption = None,
+    issuer: IssuerOption = None,
     db: DbOption = None,
 ) -> None:
     """Take a model in: fingerprint, verify its signature, inspect, record findings, encrypt into custody."""

@@ -47,7 +47,7 @@ from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault, has_custody
 from weighbridge.services.evidence import WEIGHTS_SOURCE, weights_source
 from weighbridge.services.grading import counts_of, grade_all, transcripts
-from weighbridge.services.intake import open_vault, take_in
+from weighbridge.services.intake import SignerRequirement, open_vault, require_signer, take_in
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
 from weighbridge.suites.hazards import load_hazard_suite
@@ -140,7 +140,11 @@ def open_target(model: ModelRef, n_threads: int | None = None, batch_size: int |
         return LlamaCppTarget(
             Path(model.path), n_threads=n_threads, seed=seed, batch_size=batch_size or REVIEW_BATCH_SIZE
         )
-    raise WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
+    raise _not_evaluable(model)
+
+
+def _not_evaluable(model: ModelRef) -> WeighbridgeError:
+    return WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
 
 
 def recorded_model(row: SubmissionRow) -> ModelRef:
@@ -525,6 +529,7 @@ def review(
     notice: Callable[[str], None] = lambda _: None,
     reference_names: Sequence[str] | None = None,
     check: Callable[[Store, RunRow, Target], object] | None = None,
+    signer: SignerRequirement | None = None,
 ) -> ReviewOutcome:
     """Submit (or reuse the submission of the same digest), evaluate the references and the model,
     grade, write the reports. Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
@@ -535,11 +540,17 @@ def review(
     before the store is touched; files were already checked by `resolve_model` and inspection.
     References run first: adaptive stopping compares against the primary one's results. `check`
     runs on the finished run with the model still open, before the report is built (the CLI passes
-    `reproduce.batch_check`: the variation between batch sizes that the report states).
+    `reproduce.batch_check`: the variation between batch sizes that the report states). `signer` is
+    the signer policy for a Sigstore keyless signature, applied as `submit` applies it.
     """
     model = resolve_model(model_arg)
+    signer = signer or SignerRequirement()
+    if model.path is not None:
+        require_signer(Path(model.path), signer)  # refused before the store exists
     load_suite(options.suite)  # unknown suite: fail before anything is loaded or stored
     names = list(reference_names) if reference_names is not None else default_references(notice)
+    if model.format not in ("gguf", "endpoint"):
+        raise _not_evaluable(model)  # before anything is stored
     probe = open_target(model, options.n_threads) if model.endpoint is not None else None
     if probe is not None:
         probe.close()
@@ -547,7 +558,7 @@ def review(
     try:
         for name in names:  # unknown names fail before any long work
             references.get(store, name)
-        submission = _submission_in_custody(store, model, notice)
+        submission = _submission_in_custody(store, model, notice, signer)
         judges = default_judges()
         refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
         purpose = f"evaluate {options.suite} (review)"
@@ -578,12 +589,14 @@ def review(
     return ReviewOutcome(write_reports(report, out_dir), evaluation, submission, refs)
 
 
-def _submission_in_custody(store: Store, model: ModelRef, notice: Callable[[str], None]) -> SubmissionRow:
+def _submission_in_custody(
+    store: Store, model: ModelRef, notice: Callable[[str], None], signer: SignerRequirement
+) -> SubmissionRow:
     """The submission of `model`'s digest with its files in custody: taken in when new, deposited
     when an earlier submission of the same bytes has no custody copy yet (made before custody)."""
     submission = store.latest_submission(model.digest)
     if submission is None or references.is_reference_submission(store, submission.id):
-        return take_in(store, model, vault=open_vault(store, notice)).submission
+        return take_in(store, model, vault=open_vault(store, notice), signer=signer).submission
     if model.path is not None and not has_custody(store, submission.id):
         source = Path(model.path)
         files = model.manifest.files
