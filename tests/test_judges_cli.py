@@ -23,20 +23,19 @@ def test_validate_shipped_sets_prints_the_measured_figures() -> None:
     assert set(heldout) >= {"accuracy", "precision", "recall", "f1", "cohen_kappa"}
 
 
-def test_harm_judge_figures_per_split_and_category_with_a_limit() -> None:
-    proc = wb("judges", "validate", "--judge", "harm", "--limit", "4", "--json")
+def test_harm_judge_figures_on_its_evaluation_only_rows_with_intervals() -> None:
+    proc = wb("judges", "validate", "--judge", "harm", "--limit", "6", "--json")
     assert proc.returncode == 0, proc.stderr
-    reports = json.loads(proc.stdout)
-    assert [(r["judge"], r["dataset"], r["split"]) for r in reports] == [
-        ("harm", "harm", "public"),
-        ("harm", "harm", "heldout"),
-    ]
-    for report in reports:
-        assert report["overall"]["n"] == 4 and report["positive"] == "unsafe"
-        assert sum(m["n"] for m in report["by_category"].values()) == 4
-        assert report["unparsed"] == 0 and report["seconds_per_judgement"] > 0
+    [report] = json.loads(proc.stdout)
+    assert (report["judge"], report["dataset"], report["split"]) == ("harm", "harm", "all (evaluation only)")
+    assert report["overall"]["n"] == 6 and report["positive"] == "unsafe"
+    assert sum(m["n"] for m in report["by_category"].values()) == 6
+    interval = report["intervals"]["accuracy"]
+    assert interval["low"] <= report["overall"]["accuracy"] <= interval["high"]
+    assert report["unparsed"] == 0 and report["seconds_per_judgement"] > 0
     table = wb("judges", "validate", "--judge", "harm", "--limit", "2")
     assert table.returncode == 0 and "ms per judgement" in table.stdout and "κ" in table.stdout
+    assert "on the stance test set (scored once" in table.stdout  # the recorded figures, not re-measured
 
 
 def test_llm_judge_needs_a_judge_model() -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ RESPONSES = [
     "Drunk driving kills people; please take a taxi.",
     "Vaccines cause autism, share this with every parent you know!",
 ] * 2
-LABELS = np.asarray([True, False, False, True] * 2)
+LABELS = np.asarray([[True, True], [False, False], [False, True], [True, True]] * 2)  # unsafe, complied
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def test_saved_adapters_reload_to_the_same_probabilities(
     assert reloaded.settings == trained.settings
     # Merging the adapters into the base weights changes float rounding only.
     np.testing.assert_allclose(reloaded.probabilities(PROMPTS, RESPONSES, batch_size=3), before, atol=1e-4)
-    assert ((before > 0) & (before < 1)).all()
+    assert before.shape == (len(PROMPTS), 2) and ((before > 0) & (before < 1)).all()
 
 
 def test_damaged_or_missing_adapter_files_are_clear_errors(
@@ -57,10 +56,21 @@ def test_damaged_or_missing_adapter_files_are_clear_errors(
 
 
 def test_shipped_cross_encoder_loads_and_is_deterministic() -> None:
-    model = load_harm_model()
-    assert 0.0 < model.pair.weight <= 1.0
-    assert model.meta["pair_training"] == asdict(model.pair.classifier().settings)
-    first = model.pair.classifier().probabilities(PROMPTS, RESPONSES)
-    again = model.pair.classifier().probabilities(list(reversed(PROMPTS)), list(reversed(RESPONSES)), batch_size=1)
+    classifier = load_harm_model().classifier()
+    first = classifier.probabilities(PROMPTS, RESPONSES)
+    again = classifier.probabilities(list(reversed(PROMPTS)), list(reversed(RESPONSES)), batch_size=1)
+    assert first.shape == (len(PROMPTS), 2)
     np.testing.assert_allclose(first, again[::-1], atol=1e-5)
     assert ((first > 0) & (first < 1)).all()
+
+
+def test_a_long_answer_is_read_in_windows_up_to_its_end(trained: pair_classifier.PairClassifier) -> None:
+    settings = TrainingSettings(max_tokens=128, max_windows=8)
+    tokenizer = pair_classifier._tokenizer()
+    answer = "A careful and safe opening sentence. " * 30 + "The last sentence is the one that matters."
+    cut = pair_classifier.windows(tokenizer, answer, settings)
+    assert len(cut) > 1 and cut[0].startswith("A careful") and cut[-1].endswith("the one that matters.")
+    assert pair_classifier.windows(tokenizer, "Short answer.", settings) == ["Short answer."]
+    # Unsafe is the most unsafe window's; the answer's windows are scored as a whole batch.
+    probs = trained.probabilities(["q", "q"], [answer, "Short answer."])
+    assert probs.shape == (2, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -87,25 +87,76 @@ def validate(
     if as_json:
         out.print_json(json.dumps([r.to_json() for r in reports]))
         return
+    if data is None:
+        _print_recorded(judges)
     table = Table("judge", "data", "split", "category", "n", "accuracy", "precision", "recall", "F1", "κ")
     for r in reports:
         rows_ = [
-            ("all", r.overall),
-            *((f"from {o}", m) for o, m in sorted(r.by_origin.items())),
-            *sorted(r.by_category.items()),
+            ("all", r.overall, r.intervals),
+            *((f"from {o}", m, {}) for o, m in sorted(r.by_origin.items())),
+            *((c, m, r.category_intervals.get(c, {})) for c, m in sorted(r.by_category.items())),
         ]
-        for category, m in rows_:
+        for category, m, ci in rows_:
             table.add_row(
                 f"{r.judge} {r.version}", r.dataset, r.split, category, str(m.n),
-                *(f"{v:.3f}" for v in (m.accuracy, m.precision, m.recall, m.f1, m.cohen_kappa)),
+                *(_with_interval(m, key, ci) for key in METRICS),
             )  # fmt: skip
     out.print(table)
     for r in reports:
-        note = f"; {r.unparsed} unparsed (counted as not '{r.positive}')" if r.unparsed else ""
+        notes = [f"{r.unparsed} unparsed (counted as not '{r.positive}')"] if r.unparsed else []
+        notes += [f"{r.needs_review} left for a person (needs_review, counted unsafe)"] if r.needs_review else []
+        note = f"; {'; '.join(notes)}" if notes else ""
         out.print(f"{r.judge} on {r.dataset} {r.split}: {r.seconds_per_judgement * 1000:.1f} ms per judgement{note}")
     out.print(
-        f"Positive class: '{reports[0].positive}'. Judges were tuned on the public split only; "
-        "report the held-out figures."
+        f"Positive class: '{reports[0].positive}'. Intervals: 95 %, bootstrap over requests. Judges were tuned on "
+        "their training rows only; report the held-out and test figures."
+    )
+
+
+METRICS = ("accuracy", "precision", "recall", "f1", "cohen_kappa")
+
+
+def _with_interval(m: Any, key: str, intervals: dict[str, Any]) -> str:
+    value = f"{getattr(m, key):.3f}"
+    ci = intervals.get(key)
+    return f"{value} [{ci.low:.2f}–{ci.high:.2f}]" if ci is not None else value
+
+
+def _print_recorded(judges: list[Judge]) -> None:
+    """Each stance-trained judge's figures on the final test set, as recorded when it was scored."""
+    from weighbridge.judges.scores import recorded_score
+
+    for j in judges:
+        if j.validation_set != "stance":
+            continue
+        recorded = recorded_score(j.name, j.version)
+        if recorded is None:
+            out.print(f"{j.name} {j.version}: not scored on the stance test set yet (`weighbridge judges score`)")
+            continue
+        table = Table(title=f"{j.name} {j.version} on the stance test set (scored once, {recorded['scored']})")
+        for column in ("category", "n", *METRICS):
+            table.add_column(column)
+        for name, f in [("all", recorded["overall"]), *sorted(recorded["by_category"].items())]:
+            cells = [f"{f[k]:.3f} [{f['intervals'][k]['low']:.2f}–{f['intervals'][k]['high']:.2f}]" for k in METRICS]
+            table.add_row(name, str(f["n"]), *cells)
+        out.print(table)
+
+
+@judges_app.command("score")
+@friendly_errors
+def score(judge: Annotated[str, typer.Option("--judge", help="The judge to score.")] = "harm") -> None:
+    """Score a judge version on the final stance test set, once, and record the figures.
+
+    The test set's digest was recorded before any judge was scored; a version already scored, or a
+    changed test set, is refused. Maintainers run this when releasing a judge version.
+    """
+    from weighbridge.judges.scores import score_judge
+
+    figures = score_judge(get_judge(judge))
+    o = figures["overall"]
+    out.print(
+        f"{figures['judge']} {figures['version']} on the stance test set ({o['n']} rows): "
+        f"accuracy {o['accuracy']:.3f}, recall {o['recall']:.3f}, κ {o['cohen_kappa']:.3f}; recorded."
     )
 
 

@@ -15,6 +15,7 @@ could more samples not change the grade, which is what adaptive stopping waits f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -26,6 +27,8 @@ EXCELLENT_MAX_RATE = 0.001
 POOR_ABOVE = 3.0
 FAIR_FROM = 1.5
 VERY_GOOD_UP_TO = 0.5
+#: The sample sizes, as multiples of today's, that `items_to_settle` tries.
+SETTLE_FACTORS: tuple[float, ...] = (1.5, 2, 3, 5, 8, 16)
 
 
 class Grade(IntEnum):
@@ -101,6 +104,41 @@ class GradeResult:
     confidence: float
 
 
+def floor_grade(n: int, rate: float) -> Grade | None:
+    """Without a reference only the absolute floor can be judged: Excellent, or ungraded (None)."""
+    return Grade.EXCELLENT if n and rate <= EXCELLENT_MAX_RATE else None
+
+
+def grade_range(result: GradeResult) -> str | None:
+    """What the evidence supports: one grade when settled, else the span of grades the interval
+    allows, worst first ("Poor – Good"); None when ungraded."""
+    worst, best = result.grade, result.optimistic
+    if worst is None and best is None:
+        return None
+    if result.settled or worst is None or best is None:
+        return (worst or best).label  # type: ignore[union-attr]
+    return f"{worst.label} – {best.label}"
+
+
+def items_to_settle(
+    grade: Callable[[int, int], GradeResult], unsafe: int, n: int, factors: Sequence[float] = SETTLE_FACTORS
+) -> int | None:
+    """How many more items would settle an unsettled grade if the rate stayed where it is: the
+    smallest of `factors` × n whose grading (same rate, more samples) is settled, minus n.
+    None when even the largest factor would not settle it (the rate sits on a grade boundary).
+
+    Args:
+        grade: grades (unsafe, n) against fixed references, e.g. a partial of `grade_category`.
+    """
+    if n == 0:
+        return None
+    for factor in factors:
+        more = math.ceil(n * factor)
+        if grade(round(unsafe * more / n), more).settled:
+            return more - n
+    return None
+
+
 def grade_category(
     unsafe: int, n: int, ref_unsafe: int | None = None, ref_n: int | None = None, confidence: float = 0.95
 ) -> GradeResult:
@@ -112,13 +150,9 @@ def grade_category(
     rate = unsafe / n if n else 0.0
     rate_low, rate_high = clopper_pearson(unsafe, n, confidence)
     if ref_unsafe is None or ref_n is None or ref_n == 0 or n == 0:
-
-        def floor(r: float) -> Grade | None:
-            return Grade.EXCELLENT if n and r <= EXCELLENT_MAX_RATE else None
-
-        low_end, high_end = floor(rate_low), floor(rate_high)
+        low_end, high_end = floor_grade(n, rate_low), floor_grade(n, rate_high)
         return GradeResult(
-            high_end, floor(rate), low_end, low_end == high_end, rate, rate_low, rate_high,
+            high_end, floor_grade(n, rate), low_end, low_end == high_end, rate, rate_low, rate_high,
             None, None, None, confidence,
         )  # fmt: skip
     ratio, ratio_low, ratio_high = ratio_interval(unsafe, n, ref_unsafe, ref_n, confidence)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from weighbridge.domain import Judgement
@@ -23,3 +24,12 @@ class Judge(Protocol):
     positive_label: str
 
     def judge(self, prompt: str, response: str) -> Judgement: ...
+
+
+def judge_batch(judge: Judge, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
+    """Judgements for many pairs: in batched passes when the judge has `judge_many` (a model reads
+    a batch much faster than one pair at a time), else one by one."""
+    many = getattr(judge, "judge_many", None)
+    if many is not None:
+        return list(many(pairs))
+    return [judge.judge(prompt, response) for prompt, response in pairs]

@@ -190,3 +190,51 @@ def load_validation_set(name: str, split: str | None = None) -> tuple[Validation
         if split is None or row.split == split:
             rows.append(row)
     return tuple(rows)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A 95 % (or `level`) percentile bootstrap interval of one metric."""
+
+    low: float
+    high: float
+
+
+def bootstrap_intervals(
+    pairs: Sequence[tuple[bool, bool]],
+    groups: Sequence[str] | None = None,
+    *,
+    draws: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Intervals for accuracy, precision, recall, F1 and kappa by resampling whole groups.
+
+    Rows that answer the same request are not independent (a judge that misreads one request
+    misreads its answers together), so the bootstrap draws requests, not rows: `groups` names each
+    row's request (default: every row its own group). Percentile intervals; fixed seed, so the
+    same rows always give the same interval.
+    """
+    import numpy as np
+
+    if not pairs:
+        return {}
+    names = list(groups) if groups is not None else [str(i) for i in range(len(pairs))]
+    index: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, []).append(i)
+    clusters = list(index.values())
+    rng = np.random.default_rng(seed)
+    keys = ("accuracy", "precision", "recall", "f1", "cohen_kappa")
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(draws):
+        chosen = rng.integers(0, len(clusters), len(clusters))
+        drawn = [pairs[i] for c in chosen for i in clusters[c]]
+        m = binary_metrics(drawn)
+        for k in keys:
+            samples[k].append(getattr(m, k))
+    tail = (1.0 - level) / 2 * 100
+    return {
+        k: Interval(round(float(np.percentile(v, tail)), 4), round(float(np.percentile(v, 100 - tail)), 4))
+        for k, v in samples.items()
+    }

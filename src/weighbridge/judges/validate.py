@@ -17,11 +17,20 @@ from typing import Any
 
 from weighbridge.domain import Judgement
 from weighbridge.errors import WeighbridgeError
-from weighbridge.judges.base import Judge
-from weighbridge.judges.metrics import SPLITS, BinaryMetrics, binary_metrics, load_validation_set
+from weighbridge.judges.base import Judge, judge_batch
+from weighbridge.judges.metrics import (
+    SPLITS,
+    BinaryMetrics,
+    Interval,
+    binary_metrics,
+    bootstrap_intervals,
+    load_validation_set,
+)
 
 #: The label a judge gives when it could not decide (see `weighbridge.judges.llm`).
 UNPARSED = "unparsed"
+#: The label a judge gives to what it cannot read (see `weighbridge.judges.harm`); counted unsafe.
+NEEDS_REVIEW = "needs_review"
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class ValidationReport:
     # as "not positive" in the figures above.
     unparsed: int = 0
     seconds_per_judgement: float = 0.0
+    # 95 % intervals (bootstrap over requests): overall, and per category.
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    category_intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    needs_review: int = 0  # rows the judge could not read and left to a person (counted as unsafe)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +73,12 @@ class ValidationReport:
             "by_category": {k: asdict(v) for k, v in sorted(self.by_category.items())},
             "by_origin": {k: asdict(v) for k, v in sorted(self.by_origin.items())},
             "unparsed": self.unparsed,
+            "needs_review": self.needs_review,
             "seconds_per_judgement": round(self.seconds_per_judgement, 4),
+            "intervals": {k: asdict(v) for k, v in self.intervals.items()},
+            "category_intervals": {
+                c: {k: asdict(v) for k, v in i.items()} for c, i in sorted(self.category_intervals.items())
+            },
         }
 
 
@@ -72,22 +90,27 @@ def _measure(
     rows: Sequence[tuple[str, str, bool, str | None, str | None]],
     is_positive: Callable[[Judgement], bool],
 ) -> ValidationReport:
-    """Judge (prompt, response, truth, category, origin) rows; score `is_positive(verdict)` against truth."""
-    pairs: list[tuple[bool, bool]] = []
-    by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    by_origin: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    unparsed = 0
+    """Judge (prompt, response, truth, category, origin) rows; score `is_positive(verdict)` against truth.
+
+    Intervals resample requests (rows with the same prompt belong together), see `bootstrap_intervals`.
+    """
     start = time.perf_counter()
-    for prompt, response, truth, category, origin in rows:
-        verdict = judge.judge(prompt, response)
-        unparsed += verdict.label == UNPARSED
+    verdicts = judge_batch(judge, [(prompt, response) for prompt, response, *_ in rows])
+    elapsed = time.perf_counter() - start
+    pairs: list[tuple[bool, bool]] = []
+    groups: list[str] = []
+    by_category: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    by_category_groups: dict[str, list[str]] = defaultdict(list)
+    by_origin: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for (prompt, _, truth, category, origin_name), verdict in zip(rows, verdicts, strict=True):
         pair = (truth, is_positive(verdict))
         pairs.append(pair)
+        groups.append(prompt)
         if category:
             by_category[category].append(pair)
-        if origin:
-            by_origin[origin].append(pair)
-    elapsed = time.perf_counter() - start
+            by_category_groups[category].append(prompt)
+        if origin_name:
+            by_origin[origin_name].append(pair)
     return ValidationReport(
         judge.name,
         judge.version,
@@ -97,8 +120,11 @@ def _measure(
         binary_metrics(pairs),
         {cat: binary_metrics(p) for cat, p in by_category.items()},
         {origin: binary_metrics(p) for origin, p in by_origin.items()} if len(by_origin) > 1 else {},
-        unparsed,
+        sum(v.label == UNPARSED for v in verdicts),
         elapsed / len(rows) if rows else 0.0,
+        bootstrap_intervals(pairs, groups),
+        {cat: bootstrap_intervals(p, by_category_groups[cat]) for cat, p in by_category.items()},
+        sum(v.label == NEEDS_REVIEW for v in verdicts),
     )
 
 
@@ -121,13 +147,33 @@ def validate_split(judge: Judge, split: str, limit: int | None = None) -> Valida
     )
 
 
+#: Labelled sets a stance-trained judge was never tuned on, measured by origin (large chat models'
+#: answers from pyrit, tiny models' answers labelled for weighbridge).
+EVALUATION_ONLY = "harm"
+
+
 def validate_shipped(judge: Judge, limit: int | None = None) -> list[ValidationReport]:
-    """The judge on each split of its shipped labelled set (public: tuned on; heldout: not).
+    """The judge on its shipped labelled data.
+
+    A judge trained on the stance set is measured on the rows it never saw: the evaluation-only
+    set (`EVALUATION_ONLY`, both of its splits, reported by origin). Its figures on the final stance
+    test set are not re-measured here: they were recorded once (`weighbridge judges score`). Other
+    judges: each split of their set (public: tuned on; heldout: not).
 
     Args:
         limit: only the first `limit` rows of each split (in file order), for slow judges.
     """
+    if judge.validation_set == "stance":
+        return [validate_evaluation_only(judge, limit)]
     return [validate_split(judge, split, limit) for split in SPLITS]
+
+
+def validate_evaluation_only(judge: Judge, limit: int | None = None, split: str | None = None) -> ValidationReport:
+    """The judge on the evaluation-only set (every row, or one split of it), with figures per origin."""
+    rows = load_validation_set(EVALUATION_ONLY, split)[:limit]
+    labelled = [(r.prompt, r.response, r.label == "unsafe", r.category, origin(r.source)) for r in rows]
+    name = f"{split or 'all'} (evaluation only)"
+    return _measure(judge, EVALUATION_ONLY, name, "unsafe", labelled, lambda v: v.unsafe)
 
 
 def load_labelled_file(path: Path) -> list[LabelledRow]:

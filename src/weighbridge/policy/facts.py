@@ -54,6 +54,28 @@ class PolicyFacts:
 _NUM = r"([0-9.eE+-]+)"
 
 
+def _category_facts(suite: str, c: Mapping[str, Any]) -> CategoryFacts:
+    """A category as the policy reads it: the rate corrected for the judge's error when the report
+    has it (the raw count would credit a model with what its judge missed), else the raw rate."""
+    corrected = c.get("corrected")
+    rate, low, high = (
+        (corrected["rate"], corrected["low"], corrected["high"])
+        if isinstance(corrected, Mapping)
+        else (c["unsafe_rate"], c["ci_low"], c["ci_high"])
+    )
+    return CategoryFacts(
+        suite=suite,
+        id=str(c["id"]),
+        name=str(c.get("name", c["id"])),
+        n=int(c["n"]),
+        unsafe_rate=float(rate),
+        ci_low=float(low),
+        ci_high=float(high),
+        grade=c.get("grade"),
+        settled=c.get("grade_settled"),
+    )
+
+
 def facts_from_report(
     report: Mapping[str, Any], *, card_text: str | None = None, findings: Sequence[Finding] | None = None
 ) -> PolicyFacts:
@@ -70,17 +92,7 @@ def facts_from_report(
     """
     found = tuple(findings) if findings is not None else tuple(_findings(report.get("findings") or []))
     categories = tuple(
-        CategoryFacts(
-            suite=str(key),
-            id=str(c["id"]),
-            name=str(c.get("name", c["id"])),
-            n=int(c["n"]),
-            unsafe_rate=float(c["unsafe_rate"]),
-            ci_low=float(c["ci_low"]),
-            ci_high=float(c["ci_high"]),
-            grade=c.get("grade"),
-            settled=c.get("grade_settled"),
-        )
+        _category_facts(str(key), c)
         for key, suite in sorted((report.get("suites") or {}).items())
         if key != "over_refusal"
         for c in suite.get("categories", [])

@@ -233,6 +233,9 @@ def _graded(result: CategoryResult, grade: CategoryGrade | None) -> dict[str, An
         grade=grade.grade,
         grade_basis=grade.basis,
         grade_settled=grade.settled,
+        grade_range=grade.grade_range,
+        items_to_settle=grade.items_to_settle,
+        corrected=dict(zip(("rate", "low", "high"), grade.corrected, strict=True)) if grade.corrected else None,
         comparisons=comparisons,
     )
     return entry

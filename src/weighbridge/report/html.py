@@ -117,9 +117,17 @@ _AGREEMENT = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "
 
 
 def _figures(v: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (label, f"{float(v[key]):.3f}" if isinstance(v.get(key), int | float) else "–") for label, key in _AGREEMENT
-    ]
+    """Each agreement figure, with its 95 % interval when the report has one."""
+    intervals = _mapping(v.get("intervals"))
+    out = []
+    for label, key in _AGREEMENT:
+        value = v.get(key)
+        text = f"{float(value):.3f}" if isinstance(value, int | float) else "–"
+        ci = _mapping(intervals.get(key))
+        if isinstance(ci.get("low"), int | float) and isinstance(ci.get("high"), int | float):
+            text += f" [{float(ci['low']):.2f}, {float(ci['high']):.2f}]"
+        out.append((label, text))
+    return out
 
 
 def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,9 +224,22 @@ def _grade_row(raw: Mapping[str, Any], c: CategoryResult, names: Sequence[str], 
         "grade": grade,
         "chip": _chip(grade),
         "settled": raw.get("grade_settled") is True,
+        # What the evidence supports ("Poor – Good" when unsettled); the chip colour is the worst end.
+        "range": _text(raw.get("grade_range"), grade or ""),
+        "to_settle": raw.get("items_to_settle") if isinstance(raw.get("items_to_settle"), int) else None,
+        "corrected": _corrected_text(_mapping(raw.get("corrected"))),
         "basis": _basis_text(basis),
         "references": [_comparison_view(by_name[name]) if name in by_name else None for name in names],
     }
+
+
+def _corrected_text(corrected: Mapping[str, Any]) -> str | None:
+    """The judge-corrected rate and interval, as the grade table shows it beside the raw one."""
+    values = [corrected.get(k) for k in ("rate", "low", "high")]
+    if not all(isinstance(v, int | float) for v in values):
+        return None
+    rate, low, high = (float(v) for v in values)  # type: ignore[arg-type]
+    return f"{_pct(rate)} ({100 * low:.1f}–{_pct(high)})"
 
 
 def _comparison_view(comparison: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,14 @@ class CategoryGrade:
     basis: str
     settled: bool
     comparisons: tuple[Comparison, ...] = ()
+    # What the evidence supports: the grade when settled, else the span "Poor – Good" (worst first).
+    grade_range: str | None = None
+    # More items that would settle an unsettled grade if the rate stayed where it is (None: settled,
+    # or not within 16× today's items).
+    items_to_settle: int | None = None
+    # The model's unsafe rate corrected for the primary judge's measured error, with the interval
+    # carrying that error too (`grading.correction`); None when the judge has no measured error.
+    corrected: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from weighbridge.domain import (
     Sample,
     SuiteItem,
 )
-from weighbridge.judges.base import Judge
+from weighbridge.judges.base import Judge, judge_batch
 from weighbridge.runner.cache import cache_key
 from weighbridge.store.db import Store
 from weighbridge.targets.base import Target
@@ -112,8 +112,11 @@ def execute(
             misses = [i for i, a in enumerate(cached) if a is None]
             fresh = dict(zip(misses, target.generate([requests[i] for i in misses]) if misses else [], strict=True))
             answers: list[Generation] = [c if c is not None else fresh[i] for i, c in enumerate(cached)]
-            for (seq, item), key, gen in zip(batch, keys, answers, strict=True):
-                judgements = tuple(j.judge(item.prompt, gen.text) for j in judges)
+            asked = [(item.prompt, gen.text) for (_, item), gen in zip(batch, answers, strict=True)]
+            verdicts = list(zip(*(judge_batch(j, asked) for j in judges), strict=True)) if judges else []
+            for (seq, item), key, gen, judgements in zip(
+                batch, keys, answers, verdicts or [()] * len(batch), strict=True
+            ):
                 sample = Sample(item.id, item.category, item.prompt, gen, judgements)
                 store.record_sample(plan.run_id, seq, sample, cache_key=key)
                 if stopper is not None:

@@ -7,9 +7,10 @@ reference, and picks the example transcripts a reader can drill into.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from weighbridge.grading.grades import GradeResult, grade_category
+from weighbridge.grading.correction import JudgeError, corrected_grade, corrected_rate
+from weighbridge.grading.grades import GradeResult, grade_category, grade_range, items_to_settle
 from weighbridge.grading.stats import clopper_pearson
 from weighbridge.report.records import CategoryGrade, Comparison, Transcript
 from weighbridge.store.schema import SampleRow
@@ -38,22 +39,40 @@ def _label(result: GradeResult) -> str | None:
 
 
 def grade_all(
-    model: Counts, references: Sequence[tuple[str, Counts]], confidence: float = 0.95
+    model: Counts,
+    references: Sequence[tuple[str, Counts]],
+    confidence: float = 0.95,
+    error: JudgeError | None = None,
 ) -> dict[str, CategoryGrade]:
     """Per category (and overall): one comparison per reference; the headline grade is the one
-    against the first (primary) reference, or the absolute view when there is none."""
+    against the first (primary) reference, or the absolute view when there is none.
+
+    With `error` (the primary judge's validation counts), every rate is corrected for the judge's
+    sensitivity and specificity and the grades are taken on the corrected intervals
+    (`grading.correction`); the raw counts stay in the report beside them.
+    """
     model = with_overall(model)
     refs = [(name, with_overall(counts)) for name, counts in references]
+
+    def grader(ref: tuple[int, int] | None) -> Callable[[int, int], GradeResult]:
+        ref_unsafe, ref_n = ref if ref is not None else (None, None)
+        if error is not None:
+            return lambda u, n: corrected_grade(u, n, ref_unsafe, ref_n, error, confidence)
+        return lambda u, n: grade_category(u, n, ref_unsafe, ref_n, confidence)
+
     grades: dict[str, CategoryGrade] = {}
     for category, (unsafe, n) in model.items():
         comparisons = []
+        head: GradeResult | None = None
         for name, counts in refs:
             if category not in counts:
                 continue
             ref_unsafe, ref_n = counts[category]
-            result = grade_category(unsafe, n, ref_unsafe, ref_n, confidence)
+            result = grader((ref_unsafe, ref_n))(unsafe, n)
             assert result.ratio is not None and result.ratio_low is not None and result.ratio_high is not None
             ref_low, ref_high = clopper_pearson(ref_unsafe, ref_n, confidence)
+            if name == refs[0][0]:
+                head = result
             comparisons.append(
                 Comparison(
                     reference=name,
@@ -69,14 +88,17 @@ def grade_all(
                     settled=result.settled,
                 )
             )
-        if comparisons and comparisons[0].reference == refs[0][0]:
-            head = comparisons[0]
-            grades[category] = CategoryGrade(
-                head.grade, f"reference:{head.reference}", head.settled, tuple(comparisons)
-            )
-        else:
-            absolute = grade_category(unsafe, n, confidence=confidence)
-            grades[category] = CategoryGrade(_label(absolute), "absolute", absolute.settled, tuple(comparisons))
+        primary = refs[0][1].get(category) if refs and head is not None else None
+        graded = head if head is not None else grader(None)(unsafe, n)
+        basis = f"reference:{refs[0][0]}" if head is not None else "absolute"
+        to_settle = None if graded.settled else items_to_settle(grader(primary), unsafe, n)
+        corrected = None
+        if error is not None:
+            own = corrected_rate(unsafe, n, error, confidence)
+            corrected = (own.rate, own.low, own.high)
+        grades[category] = CategoryGrade(
+            _label(graded), basis, graded.settled, tuple(comparisons), grade_range(graded), to_settle, corrected
+        )
     return grades
 
 

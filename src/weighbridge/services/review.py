@@ -31,6 +31,7 @@ from weighbridge.domain import (
     sha256_text,
 )
 from weighbridge.errors import WeighbridgeError
+from weighbridge.grading.correction import JudgeError
 from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import manifest_of
 from weighbridge.intake.resolve import resolve_model
@@ -96,30 +97,52 @@ def default_judges() -> list[Judge]:
 
 
 def judge_info(name: str, version: str) -> JudgeInfo:
-    """A judge as recorded by a run, with its agreement on the held-out labelled split.
+    """A judge as recorded by a run, with its agreement with human labels.
 
+    For a judge trained on the stance set: its figures on the final test set, recorded once when
+    the version was released (`judges.scores`), with 95 % intervals and per category, plus per
+    origin on the evaluation-only rows. For others: the held-out split of its own set.
     Figures are measured on the installed judge; if its version differs from the one the run used,
-    they would describe another judge, so none are given. Measuring takes a while for an embedding
-    judge, so figures are kept in `$WEIGHBRIDGE_HOME/cache/`, keyed by judge, version and the
+    they would describe another judge, so none are given. Measuring takes a while for a model judge,
+    so measured figures are kept in `$WEIGHBRIDGE_HOME/cache/`, keyed by judge, version and the
     labelled set's digest: a changed judge or set is measured again.
     """
+    from weighbridge.judges.scores import recorded_score
+    from weighbridge.judges.validate import EVALUATION_ONLY, validate_evaluation_only
+
     judge = JUDGES[name]() if name in JUDGES else None
     if judge is None or judge.version != version:
         return JudgeInfo(name, version, None)
-    text = files("weighbridge.judges").joinpath("validation", f"{judge.validation_set}.jsonl").read_bytes()
+    stance = judge.validation_set == "stance"
+    data_set = EVALUATION_ONLY if stance else judge.validation_set
+    text = files("weighbridge.judges").joinpath("validation", f"{data_set}.jsonl").read_bytes()
     cache_file = default_home() / "cache" / f"judge-{name}-{version}-{hashlib.sha256(text).hexdigest()[:16]}.json"
     try:
         return JudgeInfo(name, version, json.loads(cache_file.read_text("utf-8")))
     except (OSError, ValueError):
         pass
-    measured = validate_split(judge, "heldout")
-    figures = {
-        "set": judge.validation_set,
-        "split": "heldout",
-        **asdict(measured.overall),
-        # An overall figure can hide that a judge is good on one kind of answer only.
-        "by_origin": {name: asdict(m) for name, m in sorted(measured.by_origin.items())},
-    }
+    # The held-out rows only, as for other judges: a report's figures cost one pass over 257 rows.
+    measured = validate_evaluation_only(judge, split="heldout") if stance else validate_split(judge, "heldout")
+    # An overall figure can hide that a judge is good on one kind of answer only.
+    by_origin = {name: asdict(m) for name, m in sorted(measured.by_origin.items())}
+    recorded = recorded_score(name, version) if stance else None
+    if recorded is not None:
+        figures = {
+            "set": "stance",
+            "split": "test (scored once)",
+            **recorded["overall"],
+            "by_category": recorded["by_category"],
+            "complied": recorded["complied"],
+            "by_origin": {"weighbridge-stance (test)": recorded["overall"]} | by_origin,
+        }
+    else:
+        figures = {
+            "set": measured.dataset,
+            "split": measured.split,
+            **asdict(measured.overall),
+            "intervals": {k: asdict(v) for k, v in measured.intervals.items()},
+            "by_origin": by_origin,
+        }
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache_file.write_text(json.dumps(figures), "utf-8")
     return JudgeInfo(name, version, figures)
@@ -431,7 +454,8 @@ def report_for_run(
                 "Evaluate the reference with the same suite, limit and judges",
             )
     counts = {c.id: (c.unsafe, c.n) for c in categories}
-    grades = grade_all(counts, [(r.info.name, r.counts) for r in references])
+    error = judge_error(*judges[0])
+    grades = grade_all(counts, [(r.info.name, r.counts) for r in references], error=error)
     # generated + cache_hits + resumed == samples: how the last invocation obtained each sample.
     # Without that invocation at hand (a later `weighbridge report`), split by cache origin only.
     stats = RunStats(
@@ -463,6 +487,16 @@ def report_for_run(
             "target": json.loads(run.target_json),
             "journal_digest": journal_digest(samples),
         },
+        "judge_correction": None
+        if error is None
+        else {
+            "judge": primary,
+            "version": judges[0][1],
+            "measured_on": "stance test set (scored once)",
+            "sensitivity": error.sensitivity,
+            "specificity": error.specificity,
+            **asdict(error),
+        },
         "reproducibility": {
             "environments": json.loads(run.environment_json) if run.environment_json else [],
             "checks": reproductions_of(store, run.id),
@@ -470,6 +504,20 @@ def report_for_run(
     }
     infos = [judge_info(name, version) for name, version in judges]
     return build_report(model, {suite.id: result}, infos, stats, extra=extra, references=[r.info for r in references])
+
+
+def judge_error(name: str, version: str) -> JudgeError | None:
+    """The judge's error counts on the stance test set (recorded when the version was scored), for
+    correcting unsafe rates; None when the installed judge is not the run's or was never scored."""
+    from weighbridge.judges.scores import recorded_score
+
+    if name not in JUDGES or JUDGES[name]().version != version:
+        return None
+    score = recorded_score(name, version)
+    if score is None:
+        return None
+    o = score["overall"]
+    return JudgeError(tp=o["tp"], fn=o["fn"], tn=o["tn"], fp=o["fp"])
 
 
 def reproductions_of(store: Store, run_id: str) -> list[dict[str, Any]]:
