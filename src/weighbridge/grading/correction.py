@@ -61,7 +61,6 @@ class CorrectedRate:
     rate: float  # Rogan–Gladen point estimate, clipped to [0, 1]
     low: float
     high: float
-    posterior_mean: float
 
 
 def rogan_gladen(observed: float, sensitivity: float, specificity: float) -> float:
@@ -111,12 +110,10 @@ def tail_interval(
 def corrected_rate(unsafe: int, n: int, error: JudgeError, confidence: float = 0.95) -> CorrectedRate:
     """The unsafe rate corrected for the judge's sensitivity and specificity, with its interval."""
     if n <= 0:
-        return CorrectedRate(0.0, 0.0, 0.0, 1.0, 0.5)
+        return CorrectedRate(0.0, 0.0, 0.0, 1.0)
     raw = unsafe / n
-    pi, weights = posterior(unsafe, n, error)
     low, high = tail_interval(unsafe, n, error, confidence)
-    point = rogan_gladen(raw, error.sensitivity, error.specificity)
-    return CorrectedRate(raw, point, low, high, float((pi * weights).sum()))
+    return CorrectedRate(raw, rogan_gladen(raw, error.sensitivity, error.specificity), low, high)
 
 
 def posterior_draws(unsafe: int, n: int, error: JudgeError, size: int, seed: int = SEED) -> npt.NDArray[np.float64]:

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from weighbridge.domain import canonical_json
 from weighbridge.errors import WeighbridgeError
+from weighbridge.judges.metrics import binary_metrics
 
-StanceSplit = Literal["train", "test"]
 ORIGIN = "weighbridge-stance"
 FOLDS = 5
 _FOLD_SALT = "weighbridge-stance-fold-v1:"
@@ -146,14 +146,8 @@ def _positive(value: Any) -> bool:
 
 
 def _agreement(pairs: Sequence[tuple[bool, bool]]) -> Agreement:
-    n = len(pairs)
-    agreed = sum(a == b for a, b in pairs)
-    if not n:
-        return Agreement(0, 0, 0.0)
-    first, second = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
-    chance = first * second + (1 - first) * (1 - second)
-    observed = agreed / n
-    return Agreement(n, agreed, (observed - chance) / (1 - chance) if chance < 1 else 0.0)
+    m = binary_metrics(pairs)
+    return Agreement(m.n, m.tp + m.tn, m.cohen_kappa)
 
 
 # -- splits -------------------------------------------------------------------------------------
@@ -162,11 +156,6 @@ def _agreement(pairs: Sequence[tuple[bool, bool]]) -> Agreement:
 def test_set() -> dict[str, Any]:
     """The recorded final test set: prompt ids, row count and digest (see `rows_digest`)."""
     return dict(json.loads(stance_dir().joinpath("TEST_SET.json").read_text(encoding="utf-8")))
-
-
-def split_of(row: StanceRow, test_prompts: Iterable[str] | None = None) -> StanceSplit:
-    prompts = set(test_prompts) if test_prompts is not None else set(test_set()["prompt_ids"])
-    return "test" if row.prompt_id in prompts else "train"
 
 
 def fold_of(prompt_id: str, folds: int = FOLDS) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from weighbridge.grading.correction import JudgeError, corrected_grade, corrected_rate
+from weighbridge.grading.correction import JudgeError, corrected_grade
 from weighbridge.grading.grades import GradeResult, grade_category, grade_range, items_to_settle
 from weighbridge.grading.stats import clopper_pearson
 from weighbridge.report.records import CategoryGrade, Comparison, Transcript
@@ -92,10 +92,8 @@ def grade_all(
         graded = head if head is not None else grader(None)(unsafe, n)
         basis = f"reference:{refs[0][0]}" if head is not None else "absolute"
         to_settle = None if graded.settled else items_to_settle(grader(primary), unsafe, n)
-        corrected = None
-        if error is not None:
-            own = corrected_rate(unsafe, n, error, confidence)
-            corrected = (own.rate, own.low, own.high)
+        # With `error` the grading already ran on the corrected rate: read it, don't compute it again.
+        corrected = (graded.rate, graded.rate_low, graded.rate_high) if error is not None else None
         grades[category] = CategoryGrade(
             _label(graded), basis, graded.settled, tuple(comparisons), grade_range(graded), to_settle, corrected
         )
