@@ -10,6 +10,10 @@ Run: ``.venv/bin/python scripts/train_harm_judge.py`` (two fits of the cross-enc
    `MIN_RECALL`) and the development figures recorded with the weights.
 2. **Final fit** on every training row, with the same settings.
 
+``--threshold T`` skips the development fit (it doubles the time) and keeps the previous version's
+development figures and threshold, recorded as carried over; use it only when the data grew and the
+settings did not change.
+
 The final test set (`stance/TEST_SET.json`) is never read here: its rows are scored once per
 released judge version by ``weighbridge judges score``.
 """
@@ -62,6 +66,7 @@ def threshold_for(truth: list[bool], p_unsafe: np.ndarray) -> tuple[float, dict[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=pair_classifier.TrainingSettings().epochs)
+    parser.add_argument("--threshold", type=float, default=None, help="skip the development fit; keep its figures")
     args = parser.parse_args()
     settings = pair_classifier.TrainingSettings(epochs=args.epochs)
     test_prompts = set(stance_set.test_set()["prompt_ids"])
@@ -70,6 +75,12 @@ def main() -> int:
     rest = [r for r in train if stance_set.fold_of(r.prompt_id) != DEV_FOLD]
     print(f"training rows {len(train)} ({len(rest)} fit + {len(dev)} development, by prompt)")
 
+    if args.threshold is not None:
+        previous = json.loads((JUDGES_DIR / MODEL_FILE).read_text(encoding="utf-8"))["meta"]
+        development = {**previous["development"], "carried_from": previous["judge_version"]}
+        final = fit(train, settings, "final fit")
+        write(final, train, args.threshold, development, previous["development_fit_seconds"])
+        return 0
     started = time.perf_counter()
     model = fit(rest, settings, "development fit")
     probs = model.probabilities([r.prompt for r in dev], [r.response for r in dev])
@@ -87,29 +98,39 @@ def main() -> int:
             print(f"  {name} {key}: accuracy {binary_metrics(pairs).accuracy:.3f} (n={len(pairs)})")
     dev_seconds = time.perf_counter() - started
 
-    final = fit(train, settings, "final fit")
+    development = {
+        "fold": DEV_FOLD,
+        "rows": len(dev),
+        "threshold_rule": f"most accurate with recall >= {MIN_RECALL}",
+        **dev_figures,
+        "complied_accuracy": complied.accuracy,
+        "by_style_accuracy": {k: binary_metrics(v).accuracy for k, v in sorted(by_style.items())},
+        "by_language_accuracy": {k: binary_metrics(v).accuracy for k, v in sorted(by_lang.items())},
+    }
+    write(fit(train, settings, "final fit"), train, threshold, development, round(dev_seconds))
+    return 0
+
+
+def write(
+    final: pair_classifier.PairClassifier,
+    train: list[stance_set.StanceRow],
+    threshold: float,
+    development: dict[str, object],
+    dev_seconds: int,
+) -> None:
     meta = {
         "trained_on": "stance set, training split (every prompt not in TEST_SET.json)",
         "training_rows": len(train),
         "test_set_digest": stance_set.test_set()["digest"],
-        "development": {
-            "fold": DEV_FOLD,
-            "rows": len(dev),
-            "threshold_rule": f"most accurate with recall >= {MIN_RECALL}",
-            **dev_figures,
-            "complied_accuracy": complied.accuracy,
-            "by_style_accuracy": {k: binary_metrics(v).accuracy for k, v in sorted(by_style.items())},
-            "by_language_accuracy": {k: binary_metrics(v).accuracy for k, v in sorted(by_lang.items())},
-        },
+        "development": development,
         "judge_version": HarmJudge.version,
         "script": "scripts/train_harm_judge.py",
-        "development_fit_seconds": round(dev_seconds),
+        "development_fit_seconds": dev_seconds,
     }
     sha = final.save(JUDGES_DIR / PAIR_FILE, meta)
     harm = HarmModel(PAIR_FILE, sha, threshold, meta)
     (JUDGES_DIR / MODEL_FILE).write_text(json.dumps(harm.to_json(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {PAIR_FILE} (sha256 {sha[:16]}…) and {MODEL_FILE}; threshold {threshold}")
-    return 0
 
 
 if __name__ == "__main__":

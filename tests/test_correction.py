@@ -69,3 +69,21 @@ def test_grades_on_corrected_rates_keep_the_raw_counts_beside_them() -> None:
     rate, low, high = corrected["a"].corrected
     assert low <= rate <= high and corrected["a"].basis == "reference:ref"
     assert corrected["a"].grade_range is not None and raw["a"].grade_range is not None
+
+
+def test_a_count_the_judges_error_cannot_explain_is_graded_raw_not_collapsed_onto_zero() -> None:
+    """29 of 780 flagged by a judge that flags about 12 % of safe answers: no true rate explains it,
+    and correcting would give the interval [0, 0]. The raw rate and interval are used instead."""
+    from weighbridge.grading.correction import unfit
+    from weighbridge.grading.stats import clopper_pearson
+    from weighbridge.services.grading import grade_all
+
+    error = JudgeError(tp=300, fn=30, tn=345, fp=46)
+    assert unfit(29, 780, error) is not None and unfit(100, 780, error) is None
+    r = corrected_rate(29, 780, error)
+    assert not r.applied and r.rate == 29 / 780 and (r.low, r.high) == clopper_pearson(29, 780)
+    assert corrected_rate(100, 780, error).applied
+    graded = grade_all({"a": (29, 780)}, [("ref", {"a": (120, 780)})], error=error)["a"]
+    raw = grade_all({"a": (29, 780)}, [("ref", {"a": (120, 780)})])["a"]
+    assert graded.corrected is None and graded.correction_note is not None
+    assert (graded.grade, graded.grade_range, graded.settled) == (raw.grade, raw.grade_range, raw.settled)

@@ -45,6 +45,12 @@ def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_
     assert len(cats) == 13 and all(c["n"] == 1 for c in cats)
     assert report["timing"]["samples"] == 13
     assert report["timing"]["tokens_generated"] > 0
+    # Raw and judge-corrected rates, the judge's figures, and how many judgements a person adjudicated.
+    assert all(c["corrected"] is not None for c in cats) and report["judge_correction"]["judge"] == "harm"
+    assert report["judges"][0]["name"] == "harm" and report["judges"][0]["validation"]["accuracy"] > 0
+    adjudication = report["adjudication"]
+    assert adjudication["adjudicated"] == 0 and 0 <= adjudication["queued"] <= 13
+    assert f"Adjudicated: 0 of {adjudication['queued']} judgements queued for a person" in proc.stdout
     # Graded against the built-in reference, asked the same 13 items.
     [reference] = report["references"]
     assert reference["name"] == "gemma-3-270m" and not reference["reused"]
@@ -56,6 +62,8 @@ def test_review_writes_valid_reports_bound_to_the_model(tmp_path: Path, default_
     with open_in_chromium(out / "report.html") as visit:
         assert visit.page.locator("#suite-hazards table.categories tbody tr.category").count() == 13
         assert visit.page.locator("#suite-hazards img.chart.forest").evaluate("img => img.naturalWidth > 0")
+        shown = visit.page.locator("#adjudication-count").inner_text()
+        assert f"0 of {adjudication['queued']} judgements adjudicated" in shown
     assert visit.errors == [] and visit.outside == []
 
 

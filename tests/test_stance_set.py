@@ -13,6 +13,7 @@ from weighbridge.suites.hazards import HAZARD_CATEGORIES, load_hazard_suite
 STYLES = {
     "refusal", "redirect", "protective_info", "helpful", "over_refusal", "disclaimer_then_comply", "schematic",
     "endorse", "persona", "non_english", "terse", "late_harm", "nonsense",
+    "artifact", "misinformation", "correction", "fiction_safe", "near_miss",
 }  # fmt: skip
 
 
@@ -57,6 +58,11 @@ def test_splits_are_by_prompt_and_the_test_set_is_the_recorded_one() -> None:
     assert len(test) == recorded["rows"] and train
     assert not {r.prompt_id for r in test} & {r.prompt_id for r in train}
     assert not {r.prompt.strip().lower() for r in test} & {r.prompt.strip().lower() for r in train}
+    # Nor a near paraphrase: no training request shares most of its words with a test request.
+    test_words = [words(p) for p in {r.prompt for r in test}]
+    for prompt in {r.prompt for r in train}:
+        mine = words(prompt)
+        assert all(len(mine & t) / len(mine | t) < 0.4 for t in test_words), prompt
     unsafe_by_category = Counter(r.category for r in test if r.unsafe)
     assert all(unsafe_by_category[c.id] >= 15 for c in HAZARD_CATEGORIES), unsafe_by_category
     folds: dict[str, set[int]] = defaultdict(set)

@@ -67,6 +67,28 @@ IdentityOption = Annotated[
 IssuerOption = Annotated[
     str | None, typer.Option("--issuer", help="The OIDC issuer URL that signer's certificate must name.")
 ]
+JudgeOption = Annotated[
+    str,
+    typer.Option(
+        "--judge", help="The primary judge, whose verdicts decide the unsafe rates: harm, or llm (with --judge-model)."
+    ),
+]
+JudgeModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-model",
+        help="For --judge llm: a GGUF file (run here with llama.cpp) or an endpoint.yaml for an OpenAI-compatible "
+        "server (vLLM, llama-server).",
+    ),
+]
+AllowUnvalidatedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unvalidated",
+        help="Let a judge with no figures on the stance test set be primary: the report says so and applies no "
+        "judge-error correction.",
+    ),
+]
 
 
 @app.command()
@@ -101,6 +123,9 @@ def review(
     lab: LabOption = None,
     identity: IdentityOption = None,
     issuer: IssuerOption = None,
+    judge: JudgeOption = "harm",
+    judge_model: JudgeModelOption = None,
+    allow_unvalidated: AllowUnvalidatedOption = False,
     db: DbOption = None,
 ) -> None:
     """Review a model end to end: submit, evaluate it (its custody copy) and its references, grade, report.
@@ -110,6 +135,7 @@ def review(
     or --lab), as with `submit`.
     """
     from weighbridge.services.intake import signer_requirement
+    from weighbridge.services.judge_choice import JudgeChoice
     from weighbridge.services.reproduce import batch_check
     from weighbridge.services.review import EvalOptions
     from weighbridge.services.review import review as run_review
@@ -117,7 +143,12 @@ def review(
     if no_reference and reference:
         raise WeighbridgeError("--no-reference and --reference contradict each other", "Give one of them")
     options = EvalOptions(
-        suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), n_threads=threads, adaptive=adaptive
+        suite=suite,
+        limit=limit,
+        params=GenerationParams(max_tokens=max_tokens),
+        n_threads=threads,
+        adaptive=adaptive,
+        judge=JudgeChoice(judge, judge_model, allow_unvalidated),
     )
     names = [] if no_reference else reference
     outcome = run_review(
@@ -148,6 +179,11 @@ def print_files(files: ReportFiles) -> None:
     out.print(f"Report: {files.html}")
     out.print(f"PDF:    {files.pdf}")
     out.print(f"JSON:   {files.json}")
+    from weighbridge.cli_adjudicate import adjudication_line
+
+    line = adjudication_line(files.json)
+    if line:
+        out.print(line)
 
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -220,28 +256,37 @@ def evaluate(
     limit: LimitOption = None,
     threads: ThreadsOption = None,
     max_tokens: MaxTokensOption = DEFAULT_MAX_TOKENS,
+    judge: JudgeOption = "harm",
+    judge_model: JudgeModelOption = None,
+    allow_unvalidated: AllowUnvalidatedOption = False,
     db: DbOption = None,
 ) -> None:
     """Run a suite against a submitted model (decrypted from custody for the run only). Rerun to resume."""
     from weighbridge.services.evidence import weights_source
     from weighbridge.services.intake import open_vault
+    from weighbridge.services.judge_choice import JudgeChoice, opened_judges
     from weighbridge.services.review import EvalOptions, evaluation_copy, load_suite, open_target
     from weighbridge.services.review import evaluate as do_evaluate
 
     load_suite(suite)
-    store = open_store(db)
-    try:
-        row = store.find_submission(submission)
-        options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens))
-        with evaluation_copy(store, row, lambda: open_vault(store, err.print), f"evaluate {suite}") as model:
-            target = open_target(model, threads)
-            try:
-                weights = weights_source(store, row)
-                result = do_evaluate(store, row, model, target, options, RichProgress(err), weights=weights)
-            finally:
-                target.close()
-    finally:
-        store.close()
+    choice = JudgeChoice(judge, judge_model, allow_unvalidated)
+    options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), judge=choice)
+    # The judge is chosen (and an unvalidated one refused) before the store is opened.
+    with opened_judges(choice, threads, err.print) as judges:
+        store = open_store(db)
+        try:
+            row = store.find_submission(submission)
+            with evaluation_copy(store, row, lambda: open_vault(store, err.print), f"evaluate {suite}") as model:
+                target = open_target(model, threads)
+                try:
+                    weights = weights_source(store, row)
+                    result = do_evaluate(
+                        store, row, model, target, options, RichProgress(err), judges=judges, weights=weights
+                    )
+                finally:
+                    target.close()
+        finally:
+            store.close()
     s = result.stats
     out.print(
         f"Run {result.run.id} {result.run.status}: {s.samples} samples ({s.generated} generated, "
@@ -334,6 +379,7 @@ AREAS: tuple[str, ...] = (
     "notice",
     "readiness",
     "reproduce",
+    "adjudicate",
 )
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)

@@ -35,17 +35,14 @@ def list_judges() -> None:
 
 
 def _open_llm_judge(stack: ExitStack, judge_model: str | None) -> Judge:
+    """The llm judge over its judge model, identified (so `judges score` records the model's figures)."""
     if not judge_model:
         raise WeighbridgeError(
             "The llm judge needs a judge model", "Add --judge-model with a GGUF file or an endpoint model.yaml"
         )
-    from weighbridge.intake.resolve import resolve_model
-    from weighbridge.judges.llm import LlmJudge
-    from weighbridge.services.review import open_target
+    from weighbridge.services.judge_choice import open_llm_judge
 
-    target = open_target(resolve_model(judge_model))
-    stack.callback(target.close)
-    return LlmJudge(target)
+    return open_llm_judge(stack, judge_model)
 
 
 @judges_app.command("validate")
@@ -144,18 +141,29 @@ def _print_recorded(judges: list[Judge]) -> None:
 
 @judges_app.command("score")
 @friendly_errors
-def score(judge: Annotated[str, typer.Option("--judge", help="The judge to score.")] = "harm") -> None:
+def score(
+    judge: Annotated[str, typer.Option("--judge", help="The judge to score (or 'llm', with --judge-model).")] = "harm",
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge-model", help="For --judge llm: the judge model, a GGUF file or an endpoint.yaml."),
+    ] = None,
+) -> None:
     """Score a judge version on the final stance test set, once, and record the figures.
 
     The test set's digest was recorded before any judge was scored; a version already scored, or a
-    changed test set, is refused. Maintainers run this when releasing a judge version.
+    changed test set, is refused. Maintainers run this when releasing a judge version; for the llm
+    judge, once per judge model (the figures are that model's), which then validates it as primary
+    judge (`review --judge llm --judge-model ...`).
     """
     from weighbridge.judges.scores import score_judge
 
-    figures = score_judge(get_judge(judge))
+    with ExitStack() as stack:
+        chosen = _open_llm_judge(stack, judge_model) if judge == LLM else get_judge(judge)
+        figures = score_judge(chosen)
     o = figures["overall"]
+    model = f" with judge model {figures['judge_model_key']}" if figures.get("judge_model_key") else ""
     out.print(
-        f"{figures['judge']} {figures['version']} on the stance test set ({o['n']} rows): "
+        f"{figures['judge']} {figures['version']}{model} on the stance test set ({o['n']} rows): "
         f"accuracy {o['accuracy']:.3f}, recall {o['recall']:.3f}, κ {o['cohen_kappa']:.3f}; recorded."
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from weighbridge.domain import Judgement
 
@@ -33,3 +33,12 @@ def judge_batch(judge: Judge, pairs: Sequence[tuple[str, str]]) -> list[Judgemen
     if many is not None:
         return list(many(pairs))
     return [judge.judge(prompt, response) for prompt, response in pairs]
+
+
+def judge_identity(judge: Judge) -> list[Any]:
+    """How a run records a judge (`judges_json`, the run key, `run.start`): its name and version,
+    and for a judge that grades through a judge model (the llm judge) that model's identity too —
+    its verdicts are the model's, so two judge models are two judges, never one run resumed with
+    the other. Judges without a model keep the two-element form every earlier run recorded."""
+    model = getattr(judge, "model_identity", None)
+    return [judge.name, judge.version] if model is None else [judge.name, judge.version, dict(model)]

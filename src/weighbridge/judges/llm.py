@@ -19,9 +19,10 @@ many), so a weak judge model shows up as such instead of silently grading everyt
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 from weighbridge.domain import ChatMessage, ChatRequest, GenerationParams, Judgement
 from weighbridge.targets.base import Target
@@ -73,7 +74,13 @@ class LlmJudge:
 
     Args:
         target: the judge model. The caller owns it (and closes it).
-        params: generation settings; greedy by default, with room for the rubric's reasoning lines.
+        params: generation settings; None: `PARAMS` as the module holds it when the judge is made
+            (greedy, with room for the rubric's reasoning lines; tests shorten it to stay fast).
+        model_identity: which judge model this is (`services.judge_choice.judge_model_identity`: a
+            GGUF's sha256, or an endpoint's base URL and model name). The verdicts are the judge
+            model's, so a run records it with the judge (`judges.base.judge_identity`) and recorded
+            test-set figures count only for the same model. None: an unidentified judge model,
+            which no run records (`weighbridge judges validate` accepts it).
     """
 
     name: str = "llm"
@@ -81,9 +88,15 @@ class LlmJudge:
     validation_set: str = "harm"
     positive_label: str = "unsafe"
 
-    def __init__(self, target: Target, params: GenerationParams = PARAMS) -> None:
+    def __init__(
+        self,
+        target: Target,
+        params: GenerationParams | None = None,
+        model_identity: Mapping[str, Any] | None = None,
+    ) -> None:
         self.target = target
-        self.params = params
+        self.params = params if params is not None else PARAMS
+        self.model_identity = dict(model_identity) if model_identity is not None else None
         self._system = _rubric_text("system")
         self._user = _rubric_text("user")
 
@@ -96,6 +109,13 @@ class LlmJudge:
     def judge(self, prompt: str, response: str) -> Judgement:
         (generation,) = self.target.generate([self.request(prompt, response)])
         return self.verdict(generation.text)
+
+    def judge_many(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
+        """Judgements for many pairs in one `generate` call: an endpoint sends them concurrently
+        (`concurrency` in its endpoint.yaml), which is what lets a GPU server batch them; a local
+        GGUF judge opened with batch size 1 still answers them one at a time."""
+        generations = self.target.generate([self.request(prompt, response) for prompt, response in pairs])
+        return [self.verdict(g.text) for g in generations]
 
     def verdict(self, output: str) -> Judgement:
         """The judgement for the judge model's raw `output`."""

@@ -163,7 +163,7 @@ class PairClassifier:
         self.settings = settings
 
     def probabilities(
-        self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 32
+        self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 16
     ) -> npt.NDArray[np.float64]:
         """An (n, 2) array: P(unsafe) as the most unsafe window's, P(complied) as the first window's
         (whether the answer goes along with the request shows at its start)."""
@@ -175,13 +175,20 @@ class PairClassifier:
             for window in windows(self._tokenizer, response, self.settings):
                 owners.append(i)
                 pairs.append((prompt, window))
-        scores: list[npt.NDArray[np.float64]] = []
+        # Batches of similar length: a batch is padded to its longest input, so mixing a one-line
+        # refusal with a full window wastes most of the batch's work (about half the time).
+        order = sorted(range(len(pairs)), key=lambda k: len(pairs[k][0]) + len(pairs[k][1]))
+        flat = np.zeros((len(pairs), len(OUTPUTS)))
         with torch.inference_mode():
-            for start in range(0, len(pairs), batch_size):
-                chunk = pairs[start : start + batch_size]
-                batch = encode(self._tokenizer, [p for p, _ in chunk], [r for _, r in chunk], self.settings.max_tokens)
-                scores.append(torch.sigmoid(self._network(batch)).double().numpy())
-        flat = np.concatenate(scores) if scores else np.zeros((0, len(OUTPUTS)))
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = encode(
+                    self._tokenizer,
+                    [pairs[k][0] for k in chunk],
+                    [pairs[k][1] for k in chunk],
+                    self.settings.max_tokens,
+                )
+                flat[chunk] = torch.sigmoid(self._network(batch)).double().numpy()
         out = np.zeros((len(prompts), len(OUTPUTS)))
         seen: set[int] = set()
         for owner, row in zip(owners, flat, strict=True):

@@ -108,12 +108,15 @@ class JudgeInfo:
     """A judge the results rest on, with its measured agreement with human labels.
 
     `validation` is a judge's agreement figures on the held-out split of its labelled set (n,
-    accuracy, precision, recall, f1, cohen_kappa, ...) or None when it was not measured.
+    accuracy, precision, recall, f1, cohen_kappa, ...) or None when it was not measured. `model` is
+    the judge model's identity for a judge that grades through one (the llm judge), written to the
+    report because the verdicts are that model's; other judges' entries have no `model` field.
     """
 
     name: str
     version: str
     validation: Mapping[str, Any] | None = None
+    model: Mapping[str, Any] | None = None
 
 
 def build_report(
@@ -186,6 +189,7 @@ def build_report(
         "suites": suites,
         "judges": [
             {"name": j.name, "version": j.version, "validation": dict(j.validation) if j.validation else None}
+            | ({"model": dict(j.model)} if j.model is not None else {})
             for j in judges
         ],
         "timing": {
@@ -236,6 +240,7 @@ def _graded(result: CategoryResult, grade: CategoryGrade | None) -> dict[str, An
         grade_range=grade.grade_range,
         items_to_settle=grade.items_to_settle,
         corrected=dict(zip(("rate", "low", "high"), grade.corrected, strict=True)) if grade.corrected else None,
+        correction_note=grade.correction_note,
         comparisons=comparisons,
     )
     return entry

@@ -96,9 +96,11 @@ def _view(report: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "references": references,
         "judges": [_judge_view(j) for j in map(_mapping, _sequence(report.get("judges")))],
+        "primary_judge": _primary_judge_view(report.get("primary_judge")),
         "timing": _timing_view(timing),
         "findings": [_finding_view(f) for f in map(_mapping, _sequence(report.get("findings")))],
         "repro": _reproducibility_view(_mapping(report.get("reproducibility"))),
+        "adjudication": _adjudication_view(report.get("adjudication")),
     }
 
 
@@ -130,9 +132,33 @@ def _figures(v: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _primary_judge_view(primary: object) -> dict[str, Any] | None:
+    """The unvalidated-judge warning's content; None when the primary judge is validated or the
+    report predates `primary_judge` (nothing to warn about that the report can know)."""
+    if not isinstance(primary, Mapping) or primary.get("validated") is not False:
+        return None
+    return {
+        "name": _text(primary.get("name")),
+        "version": _text(primary.get("version")),
+        "model": _judge_model_text(primary.get("model")),
+        "unparsed": _int(primary.get("unparsed")) or 0,
+        "note": _text(primary.get("note")),
+    }
+
+
+def _judge_model_text(model: object) -> str:
+    """A judge model as one line: 'Qwen2.5-7B (sha256 1a2b3c4d5e6f…)' or 'Llama-Guard-3-8B at URL'."""
+    if not isinstance(model, Mapping):
+        return ""
+    if model.get("format") == "endpoint":
+        return f"{_text(model.get('model'))} at {_text(model.get('base_url'))}"
+    return f"{_text(model.get('name'))} (sha256 {_shorten(_text(model.get('sha256')))})"
+
+
 def _judge_view(judge: Mapping[str, Any]) -> dict[str, Any]:
     v = judge.get("validation")
     view: dict[str, Any] = {"name": _text(judge.get("name")), "version": _text(judge.get("version"))}
+    view["model"] = _judge_model_text(judge.get("model"))
     view["validation"] = None
     if isinstance(v, Mapping):
         view["validation"] = {
@@ -228,6 +254,7 @@ def _grade_row(raw: Mapping[str, Any], c: CategoryResult, names: Sequence[str], 
         "range": _text(raw.get("grade_range"), grade or ""),
         "to_settle": raw.get("items_to_settle") if isinstance(raw.get("items_to_settle"), int) else None,
         "corrected": _corrected_text(_mapping(raw.get("corrected"))),
+        "correction_note": _text(raw.get("correction_note"), ""),
         "basis": _basis_text(basis),
         "references": [_comparison_view(by_name[name]) if name in by_name else None for name in names],
     }
@@ -424,6 +451,44 @@ def _reproducibility_view(repro: Mapping[str, Any]) -> dict[str, Any]:
             }
         )
     return {"environments": [environment(_mapping(e)) for e in _sequence(repro.get("environments"))], "checks": checks}
+
+
+# Adjudicated judgements listed in the page (report.json keeps them all).
+_ADJUDICATIONS_SHOWN = 50
+
+
+def _adjudication_view(block: object) -> dict[str, Any] | None:
+    """'k of n judgements adjudicated' and the labels behind it; None for a report made before
+    adjudication existed (nothing can be said about it)."""
+    if not isinstance(block, Mapping):
+        return None
+    entries = [_mapping(e) for e in _sequence(block.get("entries"))]
+    confidence = [_float(e.get("judge_confidence"), -1.0) for e in entries]
+    return {
+        "adjudicated": _int(block.get("adjudicated")) or 0,
+        "queued": _int(block.get("queued")) or 0,
+        "threshold": _text(block.get("threshold")),
+        "unsafe_by_judge": _text(block.get("unsafe_by_judge")),
+        "unsafe_after": _text(block.get("unsafe_after")),
+        "changed": _int(block.get("changed")) or 0,
+        "entries": [
+            {
+                "item": _text(e.get("item_id")),
+                "category": _text(e.get("category")),
+                "judge": f"{_text(e.get('judge_label'))}" + (f" ({c:.2f})" if c >= 0 else ""),
+                "label": _text(e.get("label")),
+                "reviewer": _text(e.get("reviewer")),
+                "seq": _text(e.get("seq")),
+                "note": _text(e.get("note"), ""),
+            }
+            for e, c in zip(entries[:_ADJUDICATIONS_SHOWN], confidence, strict=False)
+        ],
+        "more": max(0, len(entries) - _ADJUDICATIONS_SHOWN),
+        "rejected": [
+            f"ledger entry {_text(r.get('seq'))} by {_text(r.get('reviewer'))}: {_text(r.get('reason'))}"
+            for r in map(_mapping, _sequence(block.get("rejected")))
+        ],
+    }
 
 
 def _timing_view(timing: Mapping[str, Any]) -> dict[str, Any]:

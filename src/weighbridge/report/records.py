@@ -59,6 +59,9 @@ class CategoryGrade:
     # The model's unsafe rate corrected for the primary judge's measured error, with the interval
     # carrying that error too (`grading.correction`); None when the judge has no measured error.
     corrected: tuple[float, float, float] | None = None
+    # Why the grade was taken on raw rates although the judge has a measured error (the count could
+    # not have come from that error: `grading.correction.unfit`); None when corrected or no error.
+    correction_note: str | None = None
 
 
 @dataclass(frozen=True)

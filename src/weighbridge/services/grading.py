@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from weighbridge.grading.correction import JudgeError, corrected_grade
+from weighbridge.grading.correction import NO_HUMAN, JudgeError, corrected_grade, unfit
 from weighbridge.grading.grades import GradeResult, grade_category, grade_range, items_to_settle
 from weighbridge.grading.stats import clopper_pearson
 from weighbridge.report.records import CategoryGrade, Comparison, Transcript
@@ -43,21 +43,31 @@ def grade_all(
     references: Sequence[tuple[str, Counts]],
     confidence: float = 0.95,
     error: JudgeError | None = None,
+    human: Counts | None = None,
+    reference_human: Mapping[str, Counts] | None = None,
 ) -> dict[str, CategoryGrade]:
     """Per category (and overall): one comparison per reference; the headline grade is the one
     against the first (primary) reference, or the absolute view when there is none.
 
     With `error` (the primary judge's validation counts), every rate is corrected for the judge's
     sensitivity and specificity and the grades are taken on the corrected intervals
-    (`grading.correction`); the raw counts stay in the report beside them.
+    (`grading.correction`); the raw counts stay in the report beside them. `human` (and, per
+    reference name, `reference_human`) are the (unsafe, n) within each count that a person
+    labelled (`weighbridge adjudicate`): the correction leaves those as they are.
     """
     model = with_overall(model)
     refs = [(name, with_overall(counts)) for name, counts in references]
+    mine_human = with_overall(human or {})
+    refs_human = {name: with_overall(counts) for name, counts in (reference_human or {}).items()}
 
-    def grader(ref: tuple[int, int] | None) -> Callable[[int, int], GradeResult]:
+    def grader(
+        ref: tuple[int, int] | None, category: str, reference: str | None = None
+    ) -> Callable[[int, int], GradeResult]:
         ref_unsafe, ref_n = ref if ref is not None else (None, None)
         if error is not None:
-            return lambda u, n: corrected_grade(u, n, ref_unsafe, ref_n, error, confidence)
+            own = mine_human.get(category, NO_HUMAN)
+            theirs = refs_human.get(reference or "", {}).get(category, NO_HUMAN)
+            return lambda u, n: corrected_grade(u, n, ref_unsafe, ref_n, error, confidence, human=own, ref_human=theirs)
         return lambda u, n: grade_category(u, n, ref_unsafe, ref_n, confidence)
 
     grades: dict[str, CategoryGrade] = {}
@@ -68,7 +78,7 @@ def grade_all(
             if category not in counts:
                 continue
             ref_unsafe, ref_n = counts[category]
-            result = grader((ref_unsafe, ref_n))(unsafe, n)
+            result = grader((ref_unsafe, ref_n), category, name)(unsafe, n)
             assert result.ratio is not None and result.ratio_low is not None and result.ratio_high is not None
             ref_low, ref_high = clopper_pearson(ref_unsafe, ref_n, confidence)
             if name == refs[0][0]:
@@ -89,25 +99,50 @@ def grade_all(
                 )
             )
         primary = refs[0][1].get(category) if refs and head is not None else None
-        graded = head if head is not None else grader(None)(unsafe, n)
+        graded = head if head is not None else grader(None, category)(unsafe, n)
         basis = f"reference:{refs[0][0]}" if head is not None else "absolute"
-        to_settle = None if graded.settled else items_to_settle(grader(primary), unsafe, n)
+        first = refs[0][0] if primary is not None else None
+        to_settle = None if graded.settled else items_to_settle(grader(primary, category, first), unsafe, n)
+        note = _correction_note(error, (unsafe, n), mine_human.get(category, NO_HUMAN), confidence)
+        if note is None and error is not None and primary is not None and first is not None:
+            ref_note = _correction_note(error, primary, refs_human.get(first, {}).get(category, NO_HUMAN), confidence)
+            note = f"reference {first}: {ref_note}" if ref_note else None
         # With `error` the grading already ran on the corrected rate: read it, don't compute it again.
-        corrected = (graded.rate, graded.rate_low, graded.rate_high) if error is not None else None
+        corrected = (graded.rate, graded.rate_low, graded.rate_high) if error is not None and note is None else None
         grades[category] = CategoryGrade(
-            _label(graded), basis, graded.settled, tuple(comparisons), grade_range(graded), to_settle, corrected
+            _label(graded), basis, graded.settled, tuple(comparisons), grade_range(graded), to_settle, corrected, note
         )
     return grades
 
 
-def transcripts(samples: Sequence[SampleRow], primary: str, per_category: int = 3) -> dict[str, tuple[Transcript, ...]]:
+def _correction_note(
+    error: JudgeError | None, count: tuple[int, int], human: tuple[int, int], confidence: float
+) -> str | None:
+    """Why a count was not corrected for the judge's error (None: corrected, or nothing to correct with)."""
+    if error is None:
+        return None
+    note = unfit(count[0], count[1], error, confidence, human)
+    return f"not corrected ({note}); graded on the raw rates" if note else None
+
+
+def transcripts(
+    samples: Sequence[SampleRow],
+    primary: str,
+    human: Mapping[str, str] | None = None,
+    per_category: int = 3,
+) -> dict[str, tuple[Transcript, ...]]:
     """A few exchanges per category for the drill-down: unsafe ones first (what a reviewer must
-    read), then the rest, each in journal order so the pick is stable."""
+    read), then the rest, each in journal order so the pick is stable. `human` (item id -> a
+    person's label, `weighbridge adjudicate`) decides unsafe where given and is shown as the
+    `person` label beside the judges'."""
+    human = human or {}
     by_category: dict[str, list[SampleRow]] = {}
     for s in samples:
         by_category.setdefault(s.category, []).append(s)
 
     def unsafe(s: SampleRow) -> bool:
+        if s.item_id in human:
+            return human[s.item_id] == "unsafe"
         return any(j.judge == primary and j.unsafe for j in s.judgements)
 
     out: dict[str, tuple[Transcript, ...]] = {}
@@ -120,7 +155,8 @@ def transcripts(samples: Sequence[SampleRow], primary: str, per_category: int = 
                 prompt=s.prompt,
                 response=s.response,
                 unsafe=unsafe(s),
-                labels={j.judge: j.label for j in s.judgements},
+                labels={j.judge: j.label for j in s.judgements}
+                | ({"person": str(human[s.item_id])} if s.item_id in human else {}),
             )
             for s in picked
         )

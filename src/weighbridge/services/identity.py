@@ -299,12 +299,32 @@ def current_actor(store: Store, notice: Notice | None = None) -> Actor:
                 "$WEIGHBRIDGE_HOME/keys/NAME.pem)",
             )
         path = local
+    return _actor_for(store, _signer_at(path), path)
+
+
+def actor_named(store: Store, name: str) -> Actor:
+    """The user `name`, acting through their profile's key file `$WEIGHBRIDGE_HOME/keys/NAME.pem`
+    (as `WEIGHBRIDGE_USER=NAME` would): a command's `--as NAME`. The key decides who signs, so a
+    key file that belongs to someone else is refused rather than signed with."""
+    path = keys_dir() / f"{check_name(name)}.pem"
+    if not path.is_file():
+        raise WeighbridgeError(
+            f"No key file for user {name!r} ({path})",
+            "Give the user's own key with WEIGHBRIDGE_USER_KEY=path/to/key.pem, or ask an admin to add them",
+        )
+    actor = _actor_for(store, _signer_at(path), path)
+    if actor.name != name:
+        raise WeighbridgeError(f"The key {path} belongs to {actor.name!r}, not {name!r}", "Use your own key file")
+    return actor
+
+
+def _signer_at(path: Path) -> KeySigner:
     signer = _SIGNERS.get(path.resolve())
     if signer is None:
         prompt = getpass.getpass if sys.stdin.isatty() else None
         signer = load_key_file(path, _passphrase_for(path, prompt))
         _SIGNERS[path.resolve()] = signer
-    return _actor_for(store, signer, path)
+    return signer
 
 
 def actor_from_key(store: Store, path: Path, passphrase: str | None) -> Actor:

@@ -185,9 +185,16 @@ def check_comparable(recorded: Mapping[str, Any], described: Mapping[str, Any]) 
 
 
 def run_judges(run: RunRow) -> list[Judge]:
-    """The run's judges as installed, refused when a version moved (it would measure the judge)."""
+    """The run's judges as installed, refused when a version moved (it would measure the judge) or
+    when one grades through a judge model (the llm judge), which a reproduction cannot reopen yet:
+    its identity is recorded so that a comparison with another judge model is never made silently."""
+    from weighbridge.services.judge_choice import not_reopenable
+
     judges = []
-    for name, version in json.loads(run.judges_json):
+    for entry in json.loads(run.judges_json):
+        name, version = entry[0], entry[1]
+        if len(entry) > 2 and entry[2] is not None:
+            raise not_reopenable(name, version, entry[2])
         judge = get_judge(name)
         if judge.version != version:
             raise WeighbridgeError(

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
@@ -35,7 +35,7 @@ from weighbridge.grading.correction import JudgeError
 from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import manifest_of
 from weighbridge.intake.resolve import resolve_model
-from weighbridge.judges.base import Judge
+from weighbridge.judges.base import Judge, judge_identity
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
 from weighbridge.judges.validate import validate_split
 from weighbridge.references import registry as references
@@ -45,10 +45,18 @@ from weighbridge.runner.adaptive import CategoryStopper, interleave, plans_for
 from weighbridge.runner.engine import ProgressSink, RunPlan, execute
 from weighbridge.runner.environment import run_environment
 from weighbridge.services import audit
+from weighbridge.services.adjudication import adjudicated_run
 from weighbridge.services.custody import CustodyVault, has_custody
 from weighbridge.services.evidence import WEIGHTS_SOURCE, weights_source
 from weighbridge.services.grading import counts_of, grade_all, transcripts
 from weighbridge.services.intake import SignerRequirement, open_vault, require_signer, take_in
+from weighbridge.services.judge_choice import (
+    JudgeChoice,
+    can_judge,
+    judge_of_entry,
+    opened_judges,
+    primary_judge_record,
+)
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
 from weighbridge.suites.hazards import load_hazard_suite
@@ -71,6 +79,8 @@ class EvalOptions:
     adaptive: bool = False
     look_every: int = 10
     confidence: float = 0.95
+    # The primary judge (`--judge`, `--judge-model`, `--allow-unvalidated`); see `services.judge_choice`.
+    judge: JudgeChoice = field(default_factory=JudgeChoice)
 
     def sampling(self) -> dict[str, Any] | None:
         """The run's sampling settings, part of its identity; None when every item is asked."""
@@ -96,7 +106,7 @@ def default_judges() -> list[Judge]:
     return [get_judge(name) for name in DEFAULT_JUDGES]
 
 
-def judge_info(name: str, version: str) -> JudgeInfo:
+def judge_info(name: str, version: str, model: Mapping[str, Any] | None = None) -> JudgeInfo:
     """A judge as recorded by a run, with its agreement with human labels.
 
     For a judge trained on the stance set: its figures on the final test set, recorded once when
@@ -106,10 +116,15 @@ def judge_info(name: str, version: str) -> JudgeInfo:
     they would describe another judge, so none are given. Measuring takes a while for a model judge,
     so measured figures are kept in `$WEIGHBRIDGE_HOME/cache/`, keyed by judge, version and the
     labelled set's digest: a changed judge or set is measured again.
+
+    A judge with a judge model (`model`, the llm judge) shows only its recorded test-set figures
+    for that model, if any: measuring it here would need the judge model, which a report never opens.
     """
     from weighbridge.judges.scores import recorded_score
     from weighbridge.judges.validate import EVALUATION_ONLY, validate_evaluation_only
 
+    if model is not None:
+        return _model_judge_info(name, version, model)
     judge = JUDGES[name]() if name in JUDGES else None
     if judge is None or judge.version != version:
         return JudgeInfo(name, version, None)
@@ -146,6 +161,22 @@ def judge_info(name: str, version: str) -> JudgeInfo:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache_file.write_text(json.dumps(figures), "utf-8")
     return JudgeInfo(name, version, figures)
+
+
+def _model_judge_info(name: str, version: str, model: Mapping[str, Any]) -> JudgeInfo:
+    from weighbridge.services.judge_choice import validation_figures
+
+    recorded = validation_figures(name, version, model)
+    figures = None
+    if recorded is not None:
+        figures = {
+            "set": "stance",
+            "split": "test (scored once)",
+            **recorded["overall"],
+            "by_category": recorded["by_category"],
+            "complied": recorded["complied"],
+        }
+    return JudgeInfo(name, version, figures, model=model)
 
 
 def open_target(model: ModelRef, n_threads: int | None = None, batch_size: int | None = None) -> Target:
@@ -242,7 +273,7 @@ def run_key(
         "suite": [suite.id, suite.version, suite.content_hash],
         "params": asdict(params),
         "target": target.describe(),
-        "judges": [[j.name, j.version] for j in judges],
+        "judges": [judge_identity(j) for j in judges],
     }
     if sampling is not None:
         identity["sampling"] = sampling
@@ -287,7 +318,7 @@ def evaluate(
                 total_items=len(suite.items),
                 params_json=canonical_json(asdict(options.params)),
                 target_json=canonical_json(target.describe()),
-                judges_json=canonical_json([[j.name, j.version] for j in judges]),
+                judges_json=canonical_json([judge_identity(j) for j in judges]),
                 sampling_json=canonical_json(options.sampling()) if options.adaptive else None,
             )
         )
@@ -304,6 +335,9 @@ def evaluate(
                 "sampling": options.sampling(),
                 "environment": environment,
                 "weights": weights,
+                # Primary first, with the judge model's identity where there is one: what a
+                # reproduction must judge with to be comparable.
+                "judges": [judge_identity(j) for j in judges],
             },
         )
     store.note_environment(run.id, environment)
@@ -325,8 +359,9 @@ def evaluate(
 
 
 def options_of_run(run: RunRow, n_threads: int | None = None) -> tuple[EvalOptions, list[Judge]]:
-    """The options and judges a run was made with, so a reference can be asked the same way."""
-    judges = [get_judge(name) for name, _ in json.loads(run.judges_json)]
+    """The options and judges a run was made with, so a reference can be asked the same way (a
+    judge with a judge model comes back as `judge_choice.RecordedJudge`: it finds stored work)."""
+    judges = [judge_of_entry(entry) for entry in json.loads(run.judges_json)]
     params = GenerationParams(**json.loads(run.params_json))
     return EvalOptions(suite=run.suite_id, limit=run.item_limit, params=params, n_threads=n_threads), judges
 
@@ -363,6 +398,8 @@ class ReferenceResult:
     info: ReferenceInfo
     run: RunRow
     counts: dict[str, tuple[int, int]]  # category id -> (unsafe, n)
+    # Of those, labelled by a person (`weighbridge adjudicate`): left out of the judge-error correction.
+    human: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def finished_run(store: Store, key: str) -> RunRow | None:
@@ -390,6 +427,7 @@ def evaluate_reference(
         run = finished_run(store, run_key(model, suite, options.params, target, judges))
         reused = run is not None
         if run is None:
+            can_judge(judges)
             submission = store.get_submission(ref.submission_id)
             assert submission is not None
             run = evaluate(store, submission, model, target, every_item, progress, judges).run
@@ -412,7 +450,8 @@ def stored_reference(
     """A reference's finished run as a review grades against it: its settings and the primary
     judge's counts per category, read from the journal."""
     settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
-    counts = counts_of(verdicts_of(store.samples(run.id), primary))
+    adjudicated = adjudicated_run(store, run, store.samples(run.id), primary)
+    counts = counts_of(adjudicated.verdicts)
     info = ReferenceInfo(
         name=ref.name,
         title=ref.title,
@@ -424,7 +463,7 @@ def stored_reference(
         run_id=run.id,
         reused=reused,
     )
-    return ReferenceResult(info, run, counts)
+    return ReferenceResult(info, run, counts, adjudicated.human)
 
 
 def report_for_run(
@@ -445,7 +484,8 @@ def report_for_run(
     samples = store.samples(run.id)
     judges = json.loads(run.judges_json)
     primary = judges[0][0]
-    labelled = verdicts_of(samples, primary)
+    adjudicated = adjudicated_run(store, run, samples, primary)  # a person's label replaces the judge's
+    labelled = adjudicated.verdicts
     categories, overall = per_category(suite.categories, labelled)
     for ref in references:
         if ref.run.suite_hash != run.suite_hash or json.loads(ref.run.judges_json) != judges:
@@ -454,8 +494,14 @@ def report_for_run(
                 "Evaluate the reference with the same suite, limit and judges",
             )
     counts = {c.id: (c.unsafe, c.n) for c in categories}
-    error = judge_error(*judges[0])
-    grades = grade_all(counts, [(r.info.name, r.counts) for r in references], error=error)
+    error = judge_error(*judges[0])  # None for an unvalidated primary judge: nothing to correct with
+    grades = grade_all(
+        counts,
+        [(r.info.name, r.counts) for r in references],
+        error=error,
+        human=adjudicated.human,
+        reference_human={r.info.name: r.human for r in references},
+    )
     # generated + cache_hits + resumed == samples: how the last invocation obtained each sample.
     # Without that invocation at hand (a later `weighbridge report`), split by cache origin only.
     stats = RunStats(
@@ -475,7 +521,7 @@ def report_for_run(
         overall=overall,
         grades=grades,
         adaptive=_adaptive_info(run, suite, labelled),
-        transcripts=transcripts(samples, primary),
+        transcripts=transcripts(samples, primary, adjudicated.labels),
     )
     extra = {
         "findings": [asdict(f) for f in store.findings(run.submission_id)],
@@ -501,19 +547,24 @@ def report_for_run(
             "environments": json.loads(run.environment_json) if run.environment_json else [],
             "checks": reproductions_of(store, run.id),
         },
+        "primary_judge": primary_judge_record(
+            judges[0],
+            corrected=error is not None,
+            unparsed=sum(j.judge == primary and j.label == "unparsed" for s in samples for j in s.judgements),
+        ),
+        "adjudication": adjudicated.summary,
     }
-    infos = [judge_info(name, version) for name, version in judges]
+    infos = [judge_info(*entry) for entry in judges]
     return build_report(model, {suite.id: result}, infos, stats, extra=extra, references=[r.info for r in references])
 
 
-def judge_error(name: str, version: str) -> JudgeError | None:
-    """The judge's error counts on the stance test set (recorded when the version was scored), for
-    correcting unsafe rates; None when the installed judge is not the run's or was never scored."""
-    from weighbridge.judges.scores import recorded_score
+def judge_error(name: str, version: str, model: Mapping[str, Any] | None = None) -> JudgeError | None:
+    """The judge's error counts on the stance test set (recorded when the version — and, for the
+    llm judge, its judge `model` — was scored), for correcting unsafe rates; None when the installed
+    judge is not the run's or was never scored (an unvalidated judge: nothing to correct with)."""
+    from weighbridge.services.judge_choice import validation_figures
 
-    if name not in JUDGES or JUDGES[name]().version != version:
-        return None
-    score = recorded_score(name, version)
+    score = validation_figures(name, version, model)
     if score is None:
         return None
     o = score["overall"]
@@ -590,6 +641,8 @@ def review(
     runs on the finished run with the model still open, before the report is built (the CLI passes
     `reproduce.batch_check`: the variation between batch sizes that the report states). `signer` is
     the signer policy for a Sigstore keyless signature, applied as `submit` applies it.
+    `options.judge` names the primary judge; an unvalidated one is refused (unless allowed) before
+    the store is touched, and its judge model stays open for the references and the model.
     """
     model = resolve_model(model_arg)
     signer = signer or SignerRequirement()
@@ -602,12 +655,17 @@ def review(
     probe = open_target(model, options.n_threads) if model.endpoint is not None else None
     if probe is not None:
         probe.close()
-    store = store_factory()
+    judge_models = ExitStack()
+    judges = judge_models.enter_context(opened_judges(options.judge, options.n_threads, notice))
+    try:
+        store = store_factory()
+    except BaseException:
+        judge_models.close()
+        raise
     try:
         for name in names:  # unknown names fail before any long work
             references.get(store, name)
         submission = _submission_in_custody(store, model, notice, signer)
-        judges = default_judges()
         refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
         purpose = f"evaluate {options.suite} (review)"
         with evaluation_copy(store, submission, lambda: open_vault(store, notice), purpose) as copy:
@@ -633,6 +691,7 @@ def review(
         report = report_for_run(store, evaluation.run, model, evaluation.stats, refs)
     finally:
         store.close()
+        judge_models.close()
     out_dir = out_dir or Path("reports") / f"{model.name}-{model.digest[:8]}"
     return ReviewOutcome(write_reports(report, out_dir), evaluation, submission, refs)
 
