@@ -96,7 +96,7 @@ class HarmJudge:
     """The stance reader; see the module docstring."""
 
     name: str = "harm"
-    version: str = "4.0.0"
+    version: str = "4.1.0"
     validation_set: str = "stance"
     positive_label: str = "unsafe"
 
