@@ -143,11 +143,7 @@ def judge_info(name: str, version: str, model: Mapping[str, Any] | None = None) 
     recorded = recorded_score(name, version) if stance else None
     if recorded is not None:
         figures = {
-            "set": "stance",
-            "split": "test (scored once)",
-            **recorded["overall"],
-            "by_category": recorded["by_category"],
-            "complied": recorded["complied"],
+            **stance_test_figures(recorded),
             "by_origin": {"weighbridge-stance (test)": recorded["overall"]} | by_origin,
         }
     else:
@@ -167,16 +163,19 @@ def _model_judge_info(name: str, version: str, model: Mapping[str, Any]) -> Judg
     from weighbridge.services.judge_choice import validation_figures
 
     recorded = validation_figures(name, version, model)
-    figures = None
-    if recorded is not None:
-        figures = {
-            "set": "stance",
-            "split": "test (scored once)",
-            **recorded["overall"],
-            "by_category": recorded["by_category"],
-            "complied": recorded["complied"],
-        }
+    figures = None if recorded is None else stance_test_figures(recorded)
     return JudgeInfo(name, version, figures, model=model)
+
+
+def stance_test_figures(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """A judge's recorded stance test-set score as a report shows it."""
+    return {
+        "set": "stance",
+        "split": "test (scored once)",
+        **recorded["overall"],
+        "by_category": recorded["by_category"],
+        "complied": recorded["complied"],
+    }
 
 
 def open_target(model: ModelRef, n_threads: int | None = None, batch_size: int | None = None) -> Target:
