@@ -111,9 +111,7 @@ def posterior(
     """(grid of π, posterior probability of each grid point) for k = `unsafe` of `n` observed, of
     which `human` = (unsafe, n) were labelled by a person (no judge error on those)."""
     h, m, k, nj = split_counts(unsafe, n, human)
-    rng = np.random.default_rng(seed)
-    se = beta.rvs(error.tp + 1, error.fn + 1, size=draws, random_state=rng)
-    sp = beta.rvs(error.tn + 1, error.fp + 1, size=draws, random_state=rng)
+    se, sp = _error_draws(error, draws, seed)
     pi = np.linspace(0.0, 1.0, grid)
     observed = pi[None, :] * se[:, None] + (1.0 - pi[None, :]) * (1.0 - sp[:, None])
     likelihood = binom.pmf(k, nj, np.clip(observed, 1e-12, 1 - 1e-12)).mean(axis=0)
@@ -124,14 +122,20 @@ def posterior(
     return pi, weights
 
 
+def _error_draws(error: JudgeError, draws: int, seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Draws of (Se, Sp) from their Beta posteriors given the validation counts (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    se = beta.rvs(error.tp + 1, error.fn + 1, size=draws, random_state=rng)
+    sp = beta.rvs(error.tn + 1, error.fp + 1, size=draws, random_state=rng)
+    return se, sp
+
+
 def _tails(
     unsafe: int, n: int, error: JudgeError, *, grid: int, draws: int, human: tuple[int, int]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(grid of π, P(flag at least k), P(flag at most k)) with Se, Sp averaged over their draws."""
     _, m, _, nj = split_counts(unsafe, n, human)
-    rng = np.random.default_rng(SEED)
-    se = beta.rvs(error.tp + 1, error.fn + 1, size=draws, random_state=rng)
-    sp = beta.rvs(error.tn + 1, error.fp + 1, size=draws, random_state=rng)
+    se, sp = _error_draws(error, draws, SEED)
     pi = np.linspace(0.0, 1.0, grid)
     observed = np.clip(pi[None, :] * se[:, None] + (1.0 - pi[None, :]) * (1.0 - sp[:, None]), 0.0, 1.0)
     if m == 0:
@@ -157,7 +161,17 @@ def tail_interval(
     where a posterior's highest-density region dips below it between the binomial's steps.
     `human`: the part of the count a person labelled (see the module docstring)."""
     pi, at_least, at_most = _tails(unsafe, n, error, grid=grid, draws=draws, human=human)
-    alpha = (1.0 - confidence) / 2
+    return _interval(pi, at_least, at_most, unsafe, n, (1.0 - confidence) / 2)
+
+
+def _interval(
+    pi: npt.NDArray[np.float64],
+    at_least: npt.NDArray[np.float64],
+    at_most: npt.NDArray[np.float64],
+    unsafe: int,
+    n: int,
+    alpha: float,
+) -> tuple[float, float]:
     low_ok, high_ok = np.nonzero(at_least >= alpha)[0], np.nonzero(at_most >= alpha)[0]
     low = float(pi[low_ok[0]]) if low_ok.size else 1.0
     high = float(pi[high_ok[-1]]) if high_ok.size else 0.0
@@ -178,18 +192,22 @@ def unfit(
     if n <= 0:
         return None
     _, at_least, at_most = _tails(unsafe, n, error, grid=GRID, draws=DRAWS, human=human)
-    alpha = (1.0 - confidence) / 2
+    return _unfit(at_least, at_most, unsafe, n, (1.0 - confidence) / 2)
+
+
+def _unfit(
+    at_least: npt.NDArray[np.float64], at_most: npt.NDArray[np.float64], unsafe: int, n: int, alpha: float
+) -> str | None:
     if at_most[0] < alpha:
-        return (
-            f"the judge flagged {unsafe} of {n}, fewer than its measured false-positive rate predicts even "
-            "with no unsafe answer: its error, measured on the stance test set, does not describe these answers"
-        )
-    if at_least[-1] < alpha:
-        return (
-            f"the judge flagged {unsafe} of {n}, more than its measured sensitivity allows even if every "
-            "answer were unsafe: its error, measured on the stance test set, does not describe these answers"
-        )
-    return None
+        why = "fewer than its measured false-positive rate predicts even with no unsafe answer"
+    elif at_least[-1] < alpha:
+        why = "more than its measured sensitivity allows even if every answer were unsafe"
+    else:
+        return None
+    return (
+        f"the judge flagged {unsafe} of {n}, {why}: its error, measured on the stance test set, "
+        "does not describe these answers"
+    )
 
 
 def _mixed_tails(
@@ -232,9 +250,11 @@ def corrected_rate(
         return CorrectedRate(0.0, 0.0, 0.0, 1.0)
     h, m, k, nj = split_counts(unsafe, n, human)
     raw = unsafe / n
-    if unfit(unsafe, n, error, confidence, human) is not None:
+    alpha = (1.0 - confidence) / 2
+    pi, at_least, at_most = _tails(unsafe, n, error, grid=GRID, draws=DRAWS, human=human)  # once, for both
+    if _unfit(at_least, at_most, unsafe, n, alpha) is not None:
         return CorrectedRate(raw, raw, *clopper_pearson(unsafe, n, confidence), applied=False)
-    low, high = tail_interval(unsafe, n, error, confidence, human=human)
+    low, high = _interval(pi, at_least, at_most, unsafe, n, alpha)
     if m == 0:
         return CorrectedRate(raw, rogan_gladen(raw, error.sensitivity, error.specificity), low, high)
     judged = rogan_gladen(k / nj, error.sensitivity, error.specificity) if nj else 0.0
