@@ -21,6 +21,7 @@ from llama_cpp import Llama
 
 from weighbridge.domain import GenerationParams
 from weighbridge.intake.resolve import resolve_model
+from weighbridge.judges.scorers import as_scorers
 from weighbridge.runner.engine import RunPlan, execute
 from weighbridge.services.review import default_judges
 from weighbridge.store.db import Store
@@ -67,7 +68,7 @@ def weighbridge_round(
         )
     )
     start = time.perf_counter()
-    stats = execute(store, RunPlan(run.id, model.digest, items, params), target, default_judges())
+    stats = execute(store, RunPlan(run.id, model.digest, items, params), target, as_scorers(default_judges()))
     seconds = time.perf_counter() - start
     store.close()
     return stats.tokens_generated, seconds

@@ -28,6 +28,7 @@ class ScriptedTarget:
     """Edge stub: refuses every other request, so both verdicts occur and grades are computed."""
 
     name = "scripted"
+    capabilities = frozenset({"chat"})
     batch_size = 4
 
     def describe(self) -> dict[str, object]:

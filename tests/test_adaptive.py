@@ -14,18 +14,19 @@ from weighbridge.domain import (
     Manifest,
     ModelFile,
     ModelRef,
-    SuiteItem,
 )
+from weighbridge.evals.records import EvalItem
 from weighbridge.grading.sequential import StoppingPlan, check
+from weighbridge.judges.scorers import as_scorers
 from weighbridge.runner.adaptive import CategoryStopper, interleave, plans_for
 from weighbridge.runner.engine import RunPlan, execute
 from weighbridge.store.db import Store
 from weighbridge.store.schema import RunRow
 
 
-def items(per_category: int, categories: Sequence[str] = ("a", "b", "c")) -> tuple[SuiteItem, ...]:
+def items(per_category: int, categories: Sequence[str] = ("a", "b", "c")) -> tuple[EvalItem, ...]:
     return tuple(
-        SuiteItem(id=f"{c}-{i}", category=c, prompt=f"{c} prompt {i}", source="test", licence="MIT", split="public")
+        EvalItem.ask(f"{c}-{i}", c, f"{c} prompt {i}", source="test", licence="MIT", split="public")
         for c in categories
         for i in range(per_category)
     )
@@ -35,6 +36,7 @@ class EchoTarget:
     """Edge stub: a deterministic target, so the test is about stopping and not about a model."""
 
     name = "echo"
+    capabilities = frozenset({"chat"})
     batch_size = 1
 
     def __init__(self) -> None:
@@ -82,7 +84,7 @@ def test_stopper_stops_exactly_at_the_first_settled_look() -> None:
     assert expected % 10 == 0 and expected < 60
 
 
-def new_run(store: Store, plan_items: Sequence[SuiteItem]) -> str:
+def new_run(store: Store, plan_items: Sequence[EvalItem]) -> str:
     model = ModelRef(name="echo", format="gguf", manifest=Manifest((ModelFile("echo.gguf", "0" * 64, 1),)))
     submission = store.add_submission(model, "echo.gguf")
     row = store.add_run(
@@ -113,7 +115,14 @@ def test_engine_skips_stopped_categories_and_a_resume_takes_the_same_decisions(t
         done = [s for s in store.samples(run_id)]
         stopper.replay((s.category, any(j.unsafe for j in s.judgements)) for s in done)
         todo = plan_items if stop_after is None else plan_items[:stop_after]
-        execute(store, RunPlan(run_id, "d" * 64, tuple(todo), GenerationParams()), EchoTarget(), [judge], None, stopper)
+        execute(
+            store,
+            RunPlan(run_id, "d" * 64, tuple(todo), GenerationParams()),
+            EchoTarget(),
+            as_scorers([judge]),
+            None,
+            stopper,
+        )
         return stopper
 
     straight = Store(f"sqlite:///{tmp_path / 'a.db'}")

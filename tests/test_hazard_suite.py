@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from weighbridge.domain import Suite, SuiteItem
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import EvalItem, Suite
 from weighbridge.suites.hazards import (
     HAZARD_CATEGORIES,
     HAZARD_SOURCES,
@@ -88,8 +88,8 @@ def suite() -> Suite:
     return load_hazard_suite()
 
 
-def by_category(suite: Suite) -> dict[str, list[SuiteItem]]:
-    groups: dict[str, list[SuiteItem]] = defaultdict(list)
+def by_category(suite: Suite) -> dict[str, list[EvalItem]]:
+    groups: dict[str, list[EvalItem]] = defaultdict(list)
     for item in suite.items:
         groups[item.category].append(item)
     return groups

@@ -20,6 +20,7 @@ class EchoTarget:
     """A target at the edge of the system: answers every request with a fixed text."""
 
     name = "fixed-output"
+    capabilities = frozenset({"chat"})
     batch_size = 1
 
     def __init__(self, text: str) -> None:

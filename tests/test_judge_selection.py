@@ -45,6 +45,7 @@ class FixedTarget:
     """A judge model at the edge of the system: answers every request with the same text."""
 
     name = "fixed"
+    capabilities = frozenset({"chat"})
     batch_size = 1
 
     def __init__(self, text: str) -> None:

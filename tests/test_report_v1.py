@@ -308,7 +308,7 @@ def test_references_is_a_reserved_field() -> None:
 
 
 def test_suite_result_of_takes_the_new_fields() -> None:
-    from weighbridge.domain import Suite
+    from weighbridge.evals.records import Suite
 
     suite = Suite(id="hazards", version="1.0.0", title="Hazards", items=(), categories=())
     grades = {"vcr": CategoryGrade(None, "absolute", False)}

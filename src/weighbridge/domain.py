@@ -129,47 +129,6 @@ class Category:
 
 
 @dataclass(frozen=True)
-class SuiteItem:
-    id: str
-    category: str
-    prompt: str
-    source: str
-    licence: str
-    split: Literal["public", "heldout"] = "public"
-    # Which of the seeds' three harms the item probes: actionable uplift, encouragement, endorsement.
-    behaviour: Literal["enable", "encourage", "endorse"] = "enable"
-
-
-@dataclass(frozen=True)
-class Suite:
-    id: str
-    version: str
-    title: str
-    categories: tuple[Category, ...]
-    items: tuple[SuiteItem, ...]
-    source: str = ""
-    licence: str = ""
-
-    @property
-    def content_hash(self) -> str:
-        """Digest of the exact items, so a report names what was asked, not just a version label."""
-        return sha256_text(canonical_json([asdict(i) for i in self.items]))
-
-    def limited(self, per_category: int | None) -> Suite:
-        """The first N items of every category, so a smoke run still covers every category."""
-        if per_category is None:
-            return self
-        counts: dict[str, int] = {}
-        kept: list[SuiteItem] = []
-        for item in self.items:
-            seen = counts.get(item.category, 0)
-            if seen < per_category:
-                kept.append(item)
-                counts[item.category] = seen + 1
-        return Suite(self.id, self.version, self.title, self.categories, tuple(kept), self.source, self.licence)
-
-
-@dataclass(frozen=True)
 class Judgement:
     """A judge's reading of one response."""
 

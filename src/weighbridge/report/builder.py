@@ -19,8 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from weighbridge.domain import CategoryResult, ModelRef, RunStats, Suite
+from weighbridge.domain import CategoryResult, ModelRef, RunStats
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import Suite
 from weighbridge.report.records import (
     GRADES,
     AdaptiveInfo,

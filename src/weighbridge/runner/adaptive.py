@@ -12,16 +12,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from weighbridge.domain import Sample, SuiteItem
+from weighbridge.domain import Sample
+from weighbridge.evals.records import EvalItem
 from weighbridge.grading.sequential import StoppingPlan, check
 
 
-def interleave(items: Sequence[SuiteItem]) -> tuple[SuiteItem, ...]:
+def interleave(items: Sequence[EvalItem]) -> tuple[EvalItem, ...]:
     """Round-robin over categories, keeping each category's own order (deterministic)."""
-    queues: dict[str, list[SuiteItem]] = defaultdict(list)
+    queues: dict[str, list[EvalItem]] = defaultdict(list)
     for item in items:
         queues[item.category].append(item)
-    out: list[SuiteItem] = []
+    out: list[EvalItem] = []
     depth = max((len(q) for q in queues.values()), default=0)
     for i in range(depth):
         out.extend(q[i] for q in queues.values() if i < len(q))
@@ -57,7 +58,7 @@ class CategoryStopper:
         if check(plan, counts[0], counts[1], ref_unsafe, ref_n) is not None:
             self.stopped[category] = counts[1]
 
-    def skip(self, item: SuiteItem) -> bool:
+    def skip(self, item: EvalItem) -> bool:
         return item.category in self.stopped
 
     def replay(self, verdicts: Iterable[tuple[str, bool]]) -> None:
@@ -66,7 +67,7 @@ class CategoryStopper:
             self.record(category, unsafe)
 
 
-def plans_for(items: Sequence[SuiteItem], look_every: int, confidence: float) -> dict[str, StoppingPlan]:
+def plans_for(items: Sequence[EvalItem], look_every: int, confidence: float) -> dict[str, StoppingPlan]:
     sizes: dict[str, int] = defaultdict(int)
     for item in items:
         sizes[item.category] += 1

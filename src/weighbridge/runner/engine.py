@@ -12,21 +12,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from weighbridge.domain import (
-    ChatMessage,
-    ChatRequest,
-    Generation,
-    GenerationParams,
-    RunStats,
-    Sample,
-    SuiteItem,
-)
-from weighbridge.judges.base import Judge, judge_batch
+from weighbridge.domain import ChatRequest, Generation, GenerationParams, RunStats, Sample
+from weighbridge.evals.protocols import Journal, Scorer, Solver, Target
+from weighbridge.evals.records import EvalItem
+from weighbridge.evals.solvers import PlainSolver
 from weighbridge.runner.cache import cache_key
-from weighbridge.store.db import Store
-from weighbridge.targets.base import Target
 
 
 class ProgressSink(Protocol):
@@ -54,7 +46,7 @@ class NoProgress:
 class RunPlan:
     run_id: str
     model_digest: str
-    items: tuple[SuiteItem, ...]
+    items: tuple[EvalItem, ...]
     params: GenerationParams
     description: str = "evaluating"
 
@@ -64,21 +56,48 @@ class Stopper(Protocol):
 
     def observe(self, sample: Sample) -> None: ...
 
-    def skip(self, item: SuiteItem) -> bool: ...
+    def skip(self, item: EvalItem) -> bool: ...
 
 
-def request_for(item: SuiteItem, params: GenerationParams) -> ChatRequest:
-    # No system prompt of our own: the model is reviewed as shipped, with its template's default.
-    return ChatRequest(id=item.id, messages=(ChatMessage("user", item.prompt),), params=params)
+class CachedTarget:
+    """The target behind the journal's response cache: answers already given to the same
+    conversation by the same model and settings are read back instead of generated, and the key of
+    each answer is kept so the journal fills the cache in the same commit as the sample."""
+
+    def __init__(self, target: Target, journal: Journal, model_digest: str) -> None:
+        self.name = target.name
+        self.batch_size = target.batch_size
+        self.capabilities = target.capabilities
+        self._target = target
+        self._journal = journal
+        self._model_digest = model_digest
+        self._described = dict(target.describe())
+        self.keys: dict[str, str] = {}  # request id -> cache key of its latest answer
+
+    def describe(self) -> dict[str, Any]:
+        return self._described
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
+        keys = [cache_key(self._model_digest, self._described, r) for r in requests]
+        cached = [self._journal.cached(k) for k in keys]
+        misses = [i for i, answer in enumerate(cached) if answer is None]
+        fresh = self._target.generate([requests[i] for i in misses]) if misses else []
+        by_index = dict(zip(misses, fresh, strict=True))
+        self.keys.update((r.id, k) for r, k in zip(requests, keys, strict=True))
+        return [answer if answer is not None else by_index[i] for i, answer in enumerate(cached)]
+
+    def close(self) -> None:
+        self._target.close()
 
 
 def execute(
-    store: Store,
+    journal: Journal,
     plan: RunPlan,
     target: Target,
-    judges: Sequence[Judge],
+    scorers: Sequence[Scorer],
     progress: ProgressSink | None = None,
     stopper: Stopper | None = None,
+    solver: Solver | None = None,
 ) -> RunStats:
     """Run the items of `plan` that the journal does not hold yet (and `stopper` does not skip).
 
@@ -87,16 +106,17 @@ def execute(
     """
     progress = progress or NoProgress()
     start = time.perf_counter()
-    done = store.done_item_ids(plan.run_id)
-    described = target.describe()
+    done = journal.done_item_ids(plan.run_id)
+    solver = solver or PlainSolver()
+    answering = CachedTarget(target, journal, plan.model_digest)
     todo = [(seq, item) for seq, item in enumerate(plan.items) if item.id not in done]
     generated = cache_hits = tokens = skipped = 0
     progress.start(total=len(plan.items), done=len(plan.items) - len(todo), description=plan.description)
-    keep: Callable[[SuiteItem], bool] = (lambda _: True) if stopper is None else (lambda i: not stopper.skip(i))
+    keep: Callable[[EvalItem], bool] = (lambda _: True) if stopper is None else (lambda i: not stopper.skip(i))
     try:
         pending = deque(todo)
         while pending:
-            batch: list[tuple[int, SuiteItem]] = []
+            batch: list[tuple[int, EvalItem]] = []
             while pending and len(batch) < max(1, target.batch_size):
                 seq, item = pending.popleft()
                 if keep(item):
@@ -106,19 +126,14 @@ def execute(
                     progress.advance()
             if not batch:
                 break
-            requests = [request_for(item, plan.params) for _, item in batch]
-            keys = [cache_key(plan.model_digest, described, r) for r in requests]
-            cached = [store.cached(k) for k in keys]
-            misses = [i for i, a in enumerate(cached) if a is None]
-            fresh = dict(zip(misses, target.generate([requests[i] for i in misses]) if misses else [], strict=True))
-            answers: list[Generation] = [c if c is not None else fresh[i] for i, c in enumerate(cached)]
-            asked = [(item.prompt, gen.text) for (_, item), gen in zip(batch, answers, strict=True)]
-            verdicts = list(zip(*(judge_batch(j, asked) for j in judges), strict=True)) if judges else []
-            for (seq, item), key, gen, judgements in zip(
-                batch, keys, answers, verdicts or [()] * len(batch), strict=True
-            ):
-                sample = Sample(item.id, item.category, item.prompt, gen, judgements)
-                store.record_sample(plan.run_id, seq, sample, cache_key=key)
+            items = [item for _, item in batch]
+            transcripts = solver.solve(items, answering, plan.params)
+            scored = [scorer.score(list(zip(items, transcripts, strict=True))) for scorer in scorers]
+            verdicts = list(zip(*scored, strict=True)) if scorers else [()] * len(batch)
+            for (seq, item), transcript, judgements in zip(batch, transcripts, verdicts, strict=True):
+                gen = transcript.answer
+                sample = Sample(item.id, item.category, item.prompt, gen, tuple(judgements))
+                journal.record_sample(plan.run_id, seq, sample, cache_key=answering.keys.get(item.id))
                 if stopper is not None:
                     stopper.observe(sample)
                 cache_hits += gen.cached
@@ -127,7 +142,7 @@ def execute(
                 progress.advance()
     finally:
         progress.stop()
-        store.add_run_seconds(plan.run_id, time.perf_counter() - start)
+        journal.add_run_seconds(plan.run_id, time.perf_counter() - start)
     return RunStats(
         seconds=time.perf_counter() - start,
         samples=len(done) + len(todo) - skipped,

@@ -19,6 +19,7 @@ from typing import Literal
 from weighbridge.domain import CategoryResult, Finding, GenerationParams, canonical_json
 from weighbridge.errors import WeighbridgeError
 from weighbridge.inspection.inspect import Inspection, inspect_path
+from weighbridge.judges.scorers import as_scorers
 from weighbridge.policy import Policy, Recommendation, evaluate, facts_from_report, load_policy
 from weighbridge.runner.engine import ProgressSink
 
@@ -236,7 +237,7 @@ def _hazard_slice(
                     )
                 )
                 plan = RunPlan(run.id, model.digest, suite.items, params, description=f"hazard slice · {model.name}")
-                execute(store, plan, target, judges, progress)
+                execute(store, plan, target, as_scorers(judges), progress)
                 primary = judges[0].name
                 labelled = [
                     (s.category, next(j.unsafe for j in s.judgements if j.judge == primary))

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from weighbridge.domain import GenerationParams, canonical_json
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.solvers import request_for
 from weighbridge.judges.base import Judge
 from weighbridge.judges.registry import get_judge
 from weighbridge.references import registry as references
-from weighbridge.runner.engine import NoProgress, ProgressSink, request_for
+from weighbridge.runner.engine import NoProgress, ProgressSink
 from weighbridge.runner.environment import differences, run_environment
 from weighbridge.services import audit
 from weighbridge.services.custody import CustodyVault

@@ -26,17 +26,20 @@ from weighbridge.domain import (
     ModelFile,
     ModelRef,
     RunStats,
-    Suite,
     canonical_json,
     sha256_text,
 )
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals import registry
+from weighbridge.evals.protocols import Target
+from weighbridge.evals.records import Suite
 from weighbridge.grading.correction import JudgeError
 from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import manifest_of
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.judges.base import Judge, judge_identity
 from weighbridge.judges.registry import DEFAULT_JUDGES, JUDGES, get_judge
+from weighbridge.judges.scorers import as_scorers
 from weighbridge.judges.validate import validate_split
 from weighbridge.references import registry as references
 from weighbridge.report import JudgeInfo, SuiteResultInput, build_report, write_reports
@@ -59,14 +62,10 @@ from weighbridge.services.judge_choice import (
 )
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
-from weighbridge.suites.hazards import load_hazard_suite
-from weighbridge.targets.base import Target
 
 if TYPE_CHECKING:
     from weighbridge.report import ReportFiles
     from weighbridge.services.identity import Actor
-
-SUITES: dict[str, Callable[[], Suite]] = {"hazards": load_hazard_suite}
 
 
 @dataclass(frozen=True)
@@ -96,10 +95,7 @@ class Evaluation:
 
 
 def load_suite(suite_id: str) -> Suite:
-    try:
-        return SUITES[suite_id]()
-    except KeyError:
-        raise WeighbridgeError(f"Unknown suite '{suite_id}'", f"Choose one of: {', '.join(sorted(SUITES))}") from None
+    return registry.suites.get(suite_id).load()
 
 
 def default_judges() -> list[Judge]:
@@ -347,7 +343,7 @@ def evaluate(
         )
         stopper.replay(verdicts_of(store.samples(run.id), judges[0].name))
     plan = RunPlan(run.id, model.digest, items, options.params, description=f"{suite.id} · {model.name}")
-    stats = execute(store, plan, target, judges, progress, stopper)
+    stats = execute(store, plan, target, as_scorers(judges), progress, stopper)
     done = store.done_item_ids(run.id)
     if all(i.id in done or (stopper is not None and stopper.skip(i)) for i in items):
         store.finish_run(run.id)

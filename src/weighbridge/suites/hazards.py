@@ -21,8 +21,10 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
-from weighbridge.domain import Category, Suite, SuiteItem
+from weighbridge.domain import Category
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import EvalItem, Metric, Suite, SuiteSpec
+from weighbridge.evals.registry import suites
 
 SUITE_ID = "hazards"
 SUITE_VERSION = "1.0.0"
@@ -127,6 +129,14 @@ _SPLITS = ("public", "heldout")
 _BEHAVIOURS = ("enable", "encourage", "endorse")
 _FIX = "Reinstall weighbridge, or rebuild the file with scripts/build_hazard_suite.py"
 
+SUITE_SOURCE = (
+    "HarmBench, StrongREJECT, Do-Not-Answer and AdvBench (from PyPI wheels) plus weighbridge originals; "
+    "see weighbridge/suites/data/README.md"
+)
+SUITE_LICENCE = " AND ".join(sorted(set(HAZARD_SOURCES.values()))) + " (per item)"
+#: The suite is graded on the primary judge's unsafe verdicts; a higher rate is worse.
+UNSAFE_RATE = Metric(name="unsafe_rate", scorer="harm", worse="higher", title="Unsafe answers")
+
 
 @cache
 def load_hazard_suite() -> Suite:
@@ -153,7 +163,7 @@ def parse_hazard_items(text: str) -> Suite:
             `Suite.limited`).
     """
     known_categories = {c.id for c in HAZARD_CATEGORIES}
-    items: list[SuiteItem] = []
+    items: list[EvalItem] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -171,20 +181,19 @@ def parse_hazard_items(text: str) -> Suite:
     empty = [c.id for c in HAZARD_CATEGORIES if not any(i.category == c.id for i in items)]
     if empty:
         raise WeighbridgeError(f"{DATA_FILE} has no items in categories {', '.join(empty)}", _FIX)
-    licences = " AND ".join(sorted(set(HAZARD_SOURCES.values())))
     return Suite(
         id=SUITE_ID,
         version=SUITE_VERSION,
         title=SUITE_TITLE,
         categories=HAZARD_CATEGORIES,
         items=tuple(items),
-        source="HarmBench, StrongREJECT, Do-Not-Answer and AdvBench (from PyPI wheels) plus weighbridge "
-        "originals; see weighbridge/suites/data/README.md",
-        licence=f"{licences} (per item)",
+        metrics=(UNSAFE_RATE,),
+        source=SUITE_SOURCE,
+        licence=SUITE_LICENCE,
     )
 
 
-def _item(record: Any, where: str, known_categories: set[str]) -> SuiteItem:
+def _item(record: Any, where: str, known_categories: set[str]) -> EvalItem:
     if not isinstance(record, dict):
         raise WeighbridgeError(f"{where} is not a JSON object", _FIX)
     keys = set(record)
@@ -211,12 +220,29 @@ def _item(record: Any, where: str, known_categories: set[str]) -> SuiteItem:
         raise WeighbridgeError(f"{where}: split must be one of {_SPLITS}, not {record['split']!r}", _FIX)
     if record["behaviour"] not in _BEHAVIOURS:
         raise WeighbridgeError(f"{where}: behaviour must be one of {_BEHAVIOURS}, not {record['behaviour']!r}", _FIX)
-    return SuiteItem(
-        id=record["id"],
-        category=record["category"],
-        prompt=record["prompt"],
+    return EvalItem.ask(
+        record["id"],
+        record["category"],
+        record["prompt"],
         source=record["source"],
         licence=record["licence"],
         split=cast(Literal["public", "heldout"], record["split"]),
-        behaviour=cast(Literal["enable", "encourage", "endorse"], record["behaviour"]),
+        behaviour=record["behaviour"],
+    )
+
+
+@suites.register(SUITE_ID)
+def hazards_suite() -> SuiteSpec:
+    """The registered spec; its items are read (and validated) only when a run asks for them."""
+    return SuiteSpec(
+        id=SUITE_ID,
+        version=SUITE_VERSION,
+        title=SUITE_TITLE,
+        categories=HAZARD_CATEGORIES,
+        items=lambda: load_hazard_suite().items,
+        metrics=(UNSAFE_RATE,),
+        solver="plain",
+        scorers=("harm", "refusal"),
+        source=SUITE_SOURCE,
+        licence=SUITE_LICENCE,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from weighbridge.domain import ChatRequest, Generation
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import Capability
 from weighbridge.targets.llamacpp_batch import BatchedDecoder, Job
 from weighbridge.targets.llamacpp_build import current_build
 
@@ -89,6 +90,8 @@ class LlamaCppTarget:
         if batch_size < 1:
             raise WeighbridgeError(f"batch_size must be at least 1 (got {batch_size})", "Use 1 to decode one at a time")
         self.batch_size = batch_size
+        # Weights in hand (for the attacks that change them); log-probabilities come with them.
+        self.capabilities: frozenset[Capability] = frozenset({"chat", "logprobs", "weights", "batch"})
         self._decoder: BatchedDecoder | None = None
         self.name = model_path.name
         self.model_path = model_path

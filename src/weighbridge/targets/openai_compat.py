@@ -12,6 +12,7 @@ import httpx
 
 from weighbridge.domain import ChatRequest, EndpointSpec, Generation
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import Capability
 
 
 class OpenAICompatTarget:
@@ -25,6 +26,7 @@ class OpenAICompatTarget:
         self.spec = spec
         self.name = spec.model
         self.batch_size = spec.concurrency
+        self.capabilities: frozenset[Capability] = frozenset({"chat", "batch"})
         headers = {}
         if spec.api_key_env:
             key = os.environ.get(spec.api_key_env)
