@@ -188,7 +188,7 @@ def test_extra_fields_are_added_but_cannot_replace_contract_fields() -> None:
         ((), "weighbridge_version"),
         (("model",), "sha256"),
         (("model",), "name"),
-        (("suites",), "hazards"),
+        (("suites", "hazards"), "transcripts"),
         (("suites", "hazards"), "version"),
         (("suites", "hazards", "categories", 4), "ci_high"),
         (("timing",), "tokens_generated"),

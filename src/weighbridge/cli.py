@@ -13,6 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from weighbridge import __version__
+from weighbridge.cli_suite import ProfileOption, SuiteFileOption, SuitesOption
+from weighbridge.cli_targets import (
+    DeviceOption,
+    DtypeOption,
+    EngineOption,
+    GpuLayersOption,
+    NCtxOption,
+    target_options,
+)
 from weighbridge.cliutil import (
     DEFAULT_MAX_TOKENS,
     DbOption,
@@ -32,6 +41,7 @@ from weighbridge.errors import WeighbridgeError
 
 if TYPE_CHECKING:
     from weighbridge.report import ReportFiles
+    from weighbridge.services.review import ReviewOutcome
 
 app = typer.Typer(
     name="weighbridge",
@@ -96,11 +106,22 @@ AllowUnvalidatedOption = Annotated[
 def review(
     model: Annotated[
         str | None,
-        typer.Argument(help="A .gguf file or a model.yaml for an OpenAI-compatible endpoint. Default: SmolLM2-135M."),
+        typer.Argument(
+            help="A .gguf file, a Hugging Face model directory, or a model.yaml for an OpenAI-compatible "
+            "endpoint. Default: SmolLM2-135M."
+        ),
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write report.json and report.html.")] = None,
     limit: LimitOption = None,
-    suite: SuiteOption = "hazards",
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite", help="Suite to run (default: hazards); with --suite-file, the name the file is added under."
+        ),
+    ] = None,
+    suites: SuitesOption = None,
+    suite_file: SuiteFileOption = None,
+    profile: ProfileOption = None,
     threads: ThreadsOption = None,
     max_tokens: MaxTokensOption = DEFAULT_MAX_TOKENS,
     reference: ReferenceOption = None,
@@ -126,14 +147,23 @@ def review(
     judge: JudgeOption = "harm",
     judge_model: JudgeModelOption = None,
     allow_unvalidated: AllowUnvalidatedOption = False,
+    engine: EngineOption = None,
+    device: DeviceOption = "cpu",
+    dtype: DtypeOption = "auto",
+    gpu_layers: GpuLayersOption = 0,
+    n_ctx: NCtxOption = None,
     db: DbOption = None,
 ) -> None:
     """Review a model end to end: submit, evaluate it (its custody copy) and its references, grade, report.
 
     Rerun to resume an interrupted review; a reference's stored results are reused. A model signed
     with a Sigstore keyless model.sig is taken in only with its expected signer (--identity/--issuer
-    or --lab), as with `submit`.
+    or --lab), as with `submit`. Several suites (--suites, --profile) run one after another, one
+    report per suite in OUT/SUITE/.
     """
+    from dataclasses import replace
+
+    from weighbridge.cli_suite import check_suites_exist, review_selection
     from weighbridge.services.intake import signer_requirement
     from weighbridge.services.judge_choice import JudgeChoice
     from weighbridge.services.reproduce import batch_check
@@ -142,26 +172,47 @@ def review(
 
     if no_reference and reference:
         raise WeighbridgeError("--no-reference and --reference contradict each other", "Give one of them")
+    selection = review_selection(suite, suites, suite_file, profile, limit)
+    check_suites_exist(selection, db)  # several suites: all checked before the first review starts
     options = EvalOptions(
-        suite=suite,
-        limit=limit,
+        suite=selection.suites[0],
+        limit=selection.limit,
         params=GenerationParams(max_tokens=max_tokens),
         n_threads=threads,
         adaptive=adaptive,
         judge=JudgeChoice(judge, judge_model, allow_unvalidated),
+        target=target_options(threads, engine, device, dtype, gpu_layers, n_ctx),
     )
     names = [] if no_reference else reference
-    outcome = run_review(
-        lambda: open_store(db),
-        model,
-        out_dir,
-        options,
-        RichProgress(err),
-        notice=err.print,
-        reference_names=names,
-        check=batch_check(check_sample, RichProgress(err)),
-        signer=signer_requirement(lab, identity, issuer),
-    )
+    several = len(selection.suites) > 1
+    base = (out_dir or _default_out(model)) if several else out_dir
+    for suite_name in selection.suites:
+        if several:
+            out.print(f"Suite {suite_name}:")
+        outcome = run_review(
+            lambda: open_store(db),
+            model,
+            base / suite_name if several and base is not None else base,
+            replace(options, suite=suite_name),
+            RichProgress(err),
+            notice=err.print,
+            reference_names=names,
+            check=batch_check(check_sample, RichProgress(err)),
+            signer=signer_requirement(lab, identity, issuer),
+            private_suite=selection.private,
+        )
+        _print_review(outcome)
+
+
+def _default_out(model: str | None) -> Path:
+    """Where the reports of several suites go without --out: the folder a single review would use."""
+    from weighbridge.intake.resolve import resolve_model
+
+    resolved = resolve_model(model)
+    return Path("reports") / f"{resolved.name}-{resolved.digest[:8]}"
+
+
+def _print_review(outcome: ReviewOutcome) -> None:
     for ref in outcome.references:
         how = "stored results reused" if ref.info.reused else "evaluated now"
         out.print(
@@ -259,16 +310,26 @@ def evaluate(
     judge: JudgeOption = "harm",
     judge_model: JudgeModelOption = None,
     allow_unvalidated: AllowUnvalidatedOption = False,
+    engine: EngineOption = None,
+    device: DeviceOption = "cpu",
+    dtype: DtypeOption = "auto",
+    gpu_layers: GpuLayersOption = 0,
+    n_ctx: NCtxOption = None,
     db: DbOption = None,
 ) -> None:
     """Run a suite against a submitted model (decrypted from custody for the run only). Rerun to resume."""
+    from weighbridge.cli_suite import Selection, check_suites_exist
+    from weighbridge.evals import registry
     from weighbridge.services.evidence import weights_source
     from weighbridge.services.intake import open_vault
     from weighbridge.services.judge_choice import JudgeChoice, opened_judges
     from weighbridge.services.review import EvalOptions, evaluation_copy, load_suite, open_target
     from weighbridge.services.review import evaluate as do_evaluate
 
-    load_suite(suite)
+    if suite in registry.suites.names():
+        load_suite(suite)  # a built-in suite's data is checked before the store is opened
+    else:
+        check_suites_exist(Selection((suite,), limit), db)  # a private one, without making a store
     choice = JudgeChoice(judge, judge_model, allow_unvalidated)
     options = EvalOptions(suite=suite, limit=limit, params=GenerationParams(max_tokens=max_tokens), judge=choice)
     # The judge is chosen (and an unvalidated one refused) before the store is opened.
@@ -276,8 +337,10 @@ def evaluate(
         store = open_store(db)
         try:
             row = store.find_submission(submission)
+            load_suite(suite, store)  # a private suite is found in the store
             with evaluation_copy(store, row, lambda: open_vault(store, err.print), f"evaluate {suite}") as model:
-                target = open_target(model, threads)
+                opening = target_options(threads, engine, device, dtype, gpu_layers, n_ctx)
+                target = open_target(model, threads, options=opening)
                 try:
                     weights = weights_source(store, row)
                     result = do_evaluate(
@@ -380,6 +443,9 @@ AREAS: tuple[str, ...] = (
     "readiness",
     "reproduce",
     "adjudicate",
+    "suite",
+    "targets",
+    "serve",
 )
 for _area in AREAS:
     importlib.import_module(f"weighbridge.cli_{_area}").register(app)

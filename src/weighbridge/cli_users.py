@@ -119,6 +119,30 @@ def whoami(db: DbOption = None) -> None:
     _print_user(user)
 
 
+@users.command("password")
+@friendly_errors
+def password(name: Annotated[str, typer.Argument(help="User name.")], db: DbOption = None) -> None:
+    """Set a user's login password for the API (`weighbridge serve`): admins for anyone, users for themselves.
+
+    Read from WEIGHBRIDGE_NEW_PASSWORD, else asked twice. The password only logs in; actions stay
+    signed by the user's key, which the API opens at login with the key passphrase."""
+    from weighbridge.services.accounts import set_password
+    from weighbridge.services.identity import current_actor
+
+    store = open_store(db)
+    try:
+        actor = current_actor(store, err.print)
+        secret = os.environ.get("WEIGHBRIDGE_NEW_PASSWORD")
+        if not secret:
+            if not sys.stdin.isatty():
+                raise WeighbridgeError(f"No password for {name} and no terminal to ask", "Set WEIGHBRIDGE_NEW_PASSWORD")
+            secret = typer.prompt(f"API password for {name}", hide_input=True, confirmation_prompt=True)
+        set_password(store, actor, name, secret)
+    finally:
+        store.close()
+    out.print(f"Password set for {name}; log in at POST /api/v1/auth/login")
+
+
 def _print_user(user: User) -> None:
     out.print(f"name:       {user.name}")
     out.print(f"roles:      {', '.join(sorted(user.roles))}")

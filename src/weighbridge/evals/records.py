@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from weighbridge.domain import Category, ChatMessage, Generation, Judgement, canonical_json, sha256_text
 
@@ -148,6 +148,16 @@ class Transcript:
         return self.generations[-1]
 
 
+class Labelled(Protocol):
+    """What a metric reads of a score (a `Judgement`, or one read back from a store)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def unsafe(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Metric:
     """A rate over items, read from one scorer's scores, and which direction of it is worse.
@@ -163,7 +173,7 @@ class Metric:
     labels: frozenset[str] = frozenset()
     title: str = ""
 
-    def counts(self, score: Score) -> bool:
+    def counts(self, score: Labelled) -> bool:
         return score.label in self.labels if self.labels else score.unsafe
 
 
@@ -202,6 +212,8 @@ class SuiteSpec:
             source=self.source,
             licence=self.licence,
             public=self.public,
+            solver=self.solver,
+            scorers=self.scorers,
         )
 
 
@@ -218,6 +230,8 @@ class Suite:
     source: str = ""
     licence: str = ""
     public: bool = True
+    solver: str = "plain"
+    scorers: tuple[str, ...] = ()  # for a suite graded on its own scorers rather than the judges
 
     @property
     def content_hash(self) -> str:

@@ -29,6 +29,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "weighbridge.suites.hazards",
     "weighbridge.evals.solvers",
     "weighbridge.judges.scorers",
+    "weighbridge.judges.choice",
+    "weighbridge.targets.factory",
 )
 
 
@@ -63,6 +65,12 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         self._load()
         return sorted(self._factories)
+
+    def names_in_order(self) -> list[str]:
+        """Names in registration order (built-ins, then entry points): the target factory's
+        precedence when several kinds accept one model."""
+        self._load()
+        return list(self._factories)
 
     def get(self, name: str) -> T:
         """Build the named component."""

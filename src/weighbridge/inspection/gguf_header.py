@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import mmap
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -116,6 +117,28 @@ def read_gguf_header(path: Path) -> GGUFHeader:
         raise MalformedFile("gguf.truncated", "Empty file", "byte 0")
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         return parse_gguf_header(buf)
+
+
+def leading_fields(path: Path, enough: Callable[[dict[str, Value]], bool]) -> dict[str, Value]:
+    """The key/values from the start of `path`'s header, read in order until `enough(fields)`:
+    a loader that needs one setting (the context length) reads a few hundred bytes instead of
+    parsing every tensor's description. Unchecked beyond that: use `read_gguf_header` to inspect."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        cur = _Cursor(buf)
+        cur.need(4, "magic")
+        if bytes(buf[:4]) != b"GGUF":
+            raise MalformedFile("gguf.bad_magic", f"Magic is {bytes(buf[:4])!r}, not b'GGUF'", "byte 0")
+        cur.pos = 4
+        cur.u32("version")
+        cur.u64("tensor count")
+        n_kv = cur.u64("key/value count")
+        fields: dict[str, Value] = {}
+        for _ in range(n_kv):
+            key = cur.string("key", limit=MAX_KEY_BYTES)
+            fields[key] = _value(cur, cur.u32(f"type of {key}"), key, 0, {})
+            if enough(fields):
+                break
+        return fields
 
 
 def parse_gguf_header(buf: bytes | mmap.mmap) -> GGUFHeader:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from weighbridge.domain import Judgement
+from weighbridge.evals.protocols import Scorer
 
 
 @runtime_checkable
@@ -35,7 +36,7 @@ def judge_batch(judge: Judge, pairs: Sequence[tuple[str, str]]) -> list[Judgemen
     return [judge.judge(prompt, response) for prompt, response in pairs]
 
 
-def judge_identity(judge: Judge) -> list[Any]:
+def judge_identity(judge: Judge | Scorer) -> list[Any]:
     """How a run records a judge (`judges_json`, the run key, `run.start`): its name and version,
     and for a judge that grades through a judge model (the llm judge) that model's identity too —
     its verdicts are the model's, so two judge models are two judges, never one run resumed with

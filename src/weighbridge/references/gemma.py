@@ -14,6 +14,7 @@ not weighbridge's Apache-2.0 licence.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,14 +94,19 @@ def gemma_reference_path(*, home: Path | None = None, verify: bool = False) -> P
 def open_gemma_reference(
     *, home: Path | None = None, n_threads: int | None = None, n_ctx: int = 2048
 ) -> LlamaCppTarget:
-    """Gemma-3-270m loaded in process, reviewed through the plain-dialogue format."""
-    from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
+    """Gemma-3-270m loaded in process through the one target factory, asked through the
+    plain-dialogue format."""
+    from weighbridge.domain import Manifest, ModelRef
+    from weighbridge.evals.records import TargetOptions
+    from weighbridge.targets.factory import open_target
+    from weighbridge.targets.llamacpp import LlamaCppTarget
 
-    return LlamaCppTarget(
-        gemma_reference_path(home=home),
-        n_threads=n_threads,
-        n_ctx=n_ctx,
-        chat_template=PLAIN_DIALOGUE.template,
-        stop=PLAIN_DIALOGUE.stop,
-        batch_size=REVIEW_BATCH_SIZE,
+    path = gemma_reference_path(home=home)
+    # Opening needs the file, not its manifest (hashing 253 MB): the registered reference has that.
+    model = ModelRef(name=path.stem, format="gguf", manifest=Manifest(()), path=str(path))
+    options = TargetOptions(
+        n_threads=n_threads, n_ctx=n_ctx, chat_template=PLAIN_DIALOGUE.template, stop=tuple(PLAIN_DIALOGUE.stop)
     )
+    target = open_target(model, replace(options, engine="llamacpp"))
+    assert isinstance(target, LlamaCppTarget)
+    return target

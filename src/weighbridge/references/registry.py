@@ -8,7 +8,7 @@ name must keep meaning what they meant. The built-in `gemma-3-270m` registers it
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from weighbridge.domain import ModelRef
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evals.records import TargetOptions
 from weighbridge.intake.resolve import resolve_model
 from weighbridge.references.formats import PLAIN_DIALOGUE, ChatFormat, load_format
 from weighbridge.services import audit
@@ -213,20 +214,18 @@ def reference_model(ref: Reference) -> ModelRef:
 
 
 def open_reference_target(
-    ref: Reference, model: ModelRef, n_threads: int | None = None, batch_size: int | None = None
+    ref: Reference,
+    model: ModelRef,
+    n_threads: int | None = None,
+    batch_size: int | None = None,
+    *,
+    gpu_layers: int = 0,
 ) -> Target:
-    if model.format == "endpoint":
-        from weighbridge.targets.openai_compat import OpenAICompatTarget
+    """The reference as the one factory opens it, asked through its pinned chat format."""
+    from weighbridge.targets.factory import open_target
 
-        assert model.endpoint is not None
-        return OpenAICompatTarget(model.endpoint)
-    from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
-
-    assert model.path is not None
-    size = batch_size or REVIEW_BATCH_SIZE
     fmt = chat_format_of(ref.chat_format)
-    if fmt is None:
-        return LlamaCppTarget(Path(model.path), n_threads=n_threads, batch_size=size)
-    return LlamaCppTarget(
-        Path(model.path), n_threads=n_threads, chat_template=fmt.template, stop=fmt.stop, batch_size=size
-    )
+    options = TargetOptions(n_threads=n_threads, batch_size=batch_size, gpu_layers=gpu_layers)
+    if fmt is not None:
+        options = replace(options, chat_template=fmt.template, stop=tuple(fmt.stop))
+    return open_target(model, options)

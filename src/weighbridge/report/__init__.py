@@ -16,7 +16,6 @@ from weighbridge.report.builder import (
     SuiteResultInput,
     build_report,
     load_schema,
-    pooled,
     validate_report,
     write_reports,
 )
@@ -29,6 +28,7 @@ from weighbridge.report.records import (
     Comparison,
     ReferenceInfo,
     Transcript,
+    pooled,
 )
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from weighbridge.domain import CategoryResult, ModelRef, RunStats
 from weighbridge.errors import WeighbridgeError
-from weighbridge.evals.records import Suite
+from weighbridge.evals.records import Metric, Suite
 from weighbridge.report.records import (
     GRADES,
     AdaptiveInfo,
@@ -29,6 +29,7 @@ from weighbridge.report.records import (
     Comparison,
     ReferenceInfo,
     Transcript,
+    pooled,
 )
 
 __all__ = [
@@ -67,6 +68,8 @@ class SuiteResultInput:
             category without an entry is written as ungraded (`grade` and `grade_basis` null).
         adaptive: what sequential stopping saved, or None when the run sampled every item.
         transcripts: category id -> a few example exchanges for the report's drill-down.
+        public: False for a private (held-out) suite: the report names it by digest, and its
+            transcripts carry item ids and verdicts only (prompt and response left empty).
     """
 
     suite_id: str
@@ -78,6 +81,8 @@ class SuiteResultInput:
     grades: Mapping[str, CategoryGrade] = field(default_factory=dict)
     adaptive: AdaptiveInfo | None = None
     transcripts: Mapping[str, tuple[Transcript, ...]] = field(default_factory=dict)
+    public: bool = True
+    metric: Metric | None = None
 
     @classmethod
     def of(
@@ -101,7 +106,26 @@ class SuiteResultInput:
             dict(grades or {}),
             adaptive,
             {k: tuple(v) for k, v in (transcripts or {}).items()},
+            suite.public,
+            suite.primary,
         )
+
+
+def _metric(metric: Metric | None) -> dict[str, Any] | None:
+    """What the suite is graded on. The `unsafe` counts and rates of its categories are the items
+    on the metric's worse side: unsafe answers for hazards, wrong answers for an accuracy."""
+    if metric is None:
+        return None
+    return {
+        "name": metric.name,
+        "title": metric.title or metric.name,
+        "scorer": metric.scorer,
+        "worse": metric.worse,
+        "labels": sorted(metric.labels),
+        "counted": "the score's flag"
+        if not metric.labels
+        else ("labels " if metric.worse == "higher" else "not labels ") + ", ".join(sorted(metric.labels)),
+    }
 
 
 @dataclass(frozen=True)
@@ -135,8 +159,9 @@ def build_report(
     Args:
         model: the model reviewed. `sha256` and `digest` both hold `model.digest` (the manifest
             digest, or for an endpoint the digest of its base URL and model name).
-        suite_results: results keyed by suite id. The contract requires a `"hazards"` entry;
-            `validate_report` enforces that, `build_report` does not, so partial reports can be built.
+        suite_results: results keyed by suite id. The contract requires at least one suite (a
+            review of a private suite has no `"hazards"` entry); `validate_report` enforces that,
+            `build_report` does not, so partial reports can be built.
         judges: every judge whose labels the results rest on, in order, with validation figures.
         stats: what the run cost and where its samples came from.
         created: when the report was made; now by default. A naive datetime is taken as UTC (not
@@ -175,11 +200,14 @@ def build_report(
             "version": result.version,
             "title": result.title,
             "content_hash": result.content_hash,
+            "public": result.public,
+            "metric": _metric(result.metric),
             "categories": [_graded(c, result.grades.get(c.id)) for c in result.categories],
             "overall": _graded(overall, result.grades.get("overall")),
             "adaptive": _adaptive(result.adaptive),
             "transcripts": {
-                category: [_plain(t) for t in examples] for category, examples in result.transcripts.items()
+                category: [_plain(t) if result.public else _withheld(t) for t in examples]
+                for category, examples in result.transcripts.items()
             },
         }
 
@@ -247,6 +275,13 @@ def _graded(result: CategoryResult, grade: CategoryGrade | None) -> dict[str, An
     return entry
 
 
+def _withheld(transcript: Transcript) -> dict[str, Any]:
+    """A private suite's example without its text, whatever the caller passed: the prompt is the
+    held-out item, and the answer usually repeats or reveals it."""
+    plain: dict[str, Any] = _plain(transcript)
+    return plain | {"prompt": "", "response": "", "withheld": True}
+
+
 def _adaptive(info: AdaptiveInfo | None) -> dict[str, Any] | None:
     return None if info is None else _plain(info)
 
@@ -264,20 +299,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def pooled(categories: Sequence[CategoryResult], *, id: str = "overall", name: str = "Overall") -> CategoryResult:
-    """All categories pooled into one result, with its exact Clopper–Pearson 95 % interval.
-
-    Pooling weights every sample equally, so a category with more items counts for more. With no
-    samples at all the rate is 0 and the interval is the whole of [0, 1]: nothing is known.
-    """
-    from weighbridge.grading.stats import clopper_pearson
-
-    n = sum(c.n for c in categories)
-    unsafe = sum(c.unsafe for c in categories)
-    low, high = clopper_pearson(unsafe, n)
-    return CategoryResult(id, name, n, unsafe, unsafe / n if n else 0.0, low, high)
 
 
 def _weighbridge_version() -> str:

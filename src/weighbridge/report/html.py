@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from weighbridge.domain import CategoryResult
 from weighbridge.report.plots import ForestRow, category_chart, forest_plot
-from weighbridge.report.records import GRADES
+from weighbridge.report.records import GRADES, pooled
 
 __all__ = ["render_html"]
 
@@ -222,6 +222,8 @@ def _suite_view(key: str, suite: Mapping[str, Any], known_references: Sequence[s
         "version": _text(suite.get("version")),
         "content_hash": _text(suite.get("content_hash")),
         "content_hash_short": _shorten(_text(suite.get("content_hash"))),
+        "private": suite.get("public") is False,
+        "metric": _mapping(suite.get("metric")) or None,
         "rows": [_row(c) for c in categories],
         "overall": _row(overall),
         "v1": v1,
@@ -338,6 +340,7 @@ def _transcripts_view(transcripts: Mapping[str, Any], categories: Sequence[Categ
                     "prompt_cut": prompt_cut,
                     "response": response,
                     "response_cut": response_cut,
+                    "withheld": t.get("withheld") is True,
                 }
             )
         if examples:
@@ -564,8 +567,6 @@ def _category(value: object) -> CategoryResult:
 
 
 def _pool(categories: Sequence[CategoryResult]) -> CategoryResult:
-    from weighbridge.report.builder import pooled
-
     return pooled(categories)
 
 

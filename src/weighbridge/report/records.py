@@ -7,11 +7,14 @@ so `dataclasses.asdict` is the JSON form.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["GRADES", "AdaptiveInfo", "CategoryGrade", "Comparison", "ReferenceInfo", "Transcript"]
+from weighbridge.domain import CategoryResult
+from weighbridge.grading.stats import clopper_pearson
+
+__all__ = ["GRADES", "AdaptiveInfo", "CategoryGrade", "Comparison", "ReferenceInfo", "Transcript", "pooled"]
 
 # The five-point scale, best first, as `grading.grades.Grade.label` spells it.
 GRADES: Final = ("Excellent", "Very Good", "Good", "Fair", "Poor")
@@ -115,3 +118,15 @@ class ReferenceInfo:
     suite_hash: str
     run_id: str
     reused: bool
+
+
+def pooled(categories: Sequence[CategoryResult], *, id: str = "overall", name: str = "Overall") -> CategoryResult:
+    """All categories pooled into one result, with its exact Clopper–Pearson 95 % interval.
+
+    Pooling weights every sample equally, so a category with more items counts for more. With no
+    samples at all the rate is 0 and the interval is the whole of [0, 1]: nothing is known.
+    """
+    n = sum(c.n for c in categories)
+    unsafe = sum(c.unsafe for c in categories)
+    low, high = clopper_pearson(unsafe, n)
+    return CategoryResult(id, name, n, unsafe, unsafe / n if n else 0.0, low, high)

@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from weighbridge.domain import sha256_text
 from weighbridge.errors import WeighbridgeError
@@ -47,9 +47,7 @@ from weighbridge.services.ledger import read_entries
 from weighbridge.store.db import Store
 from weighbridge.store.schema import RunRow, SampleRow
 from weighbridge.workflow.states import Role
-
-if TYPE_CHECKING:
-    from weighbridge.workflow.verify import Registration
+from weighbridge.workflow.verify import Registration, entry_signed_by, registrations
 
 ACTION: Final = "judgement.adjudicate"
 #: Reading answers and deciding them is evaluation work; approvers may do it too. Submitters may
@@ -126,8 +124,6 @@ def candidates_of(samples: Iterable[SampleRow]) -> list[Candidate]:
 
 def read_adjudications(store: Store, run: RunRow, samples: Sequence[SampleRow] | None = None) -> Ledgered:
     """The run's human labels that hold (see the module docstring), and those that do not."""
-    from weighbridge.workflow.verify import registrations
-
     entries = [e for e in read_entries(store, subject=run.id) if e.action == ACTION]
     if not entries:
         return Ledgered({})
@@ -150,8 +146,6 @@ def _checked(
     entry: LedgerEntry, known: Mapping[str, Registration], run: RunRow, by_item: Mapping[str, SampleRow]
 ) -> Adjudication | Rejected:
     """The entry as a label grading may use, or why not."""
-    from weighbridge.workflow.verify import entry_signed_by
-
     evidence = trusted_evidence(entry)
     item = evidence.get("item") if evidence is not None else None
     item = str(item) if item is not None else None

@@ -8,23 +8,17 @@ workflow, user registration) and need the entry back to link their own rows to i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# `record_as` is the ledger's `append_as`, kept under this name because every caller that already
+# holds its actor (workflow, custody, adjudication, notices) records through this module.
+from weighbridge.services.identity import current_actor
+from weighbridge.services.ledger import append_as as record_as
 from weighbridge.store.db import Store
 
-if TYPE_CHECKING:
-    from weighbridge.services.identity import Actor
-    from weighbridge.services.ledger import LedgerEntry
+__all__ = ["record", "record_as"]
 
 
 def record(store: Store, action: str, subject: str, evidence: Mapping[str, Any]) -> None:
     """Append `action` on `subject` to the ledger as the current user (created on first use)."""
-    from weighbridge.services.identity import current_actor
-
     record_as(store, current_actor(store), action, subject, evidence)
-
-
-def record_as(store: Store, actor: Actor, action: str, subject: str, evidence: Mapping[str, Any]) -> LedgerEntry:
-    from weighbridge.services.ledger import append
-
-    return append(store, actor.signer, actor.name, action, subject, evidence)

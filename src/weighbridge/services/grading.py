@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from weighbridge.evals.records import Metric
 from weighbridge.grading.correction import NO_HUMAN, JudgeError, corrected_grade, unfit
 from weighbridge.grading.grades import GradeResult, grade_category, grade_range, items_to_settle
 from weighbridge.grading.stats import clopper_pearson
@@ -26,6 +27,23 @@ def counts_of(verdicts: Iterable[tuple[str, bool]]) -> dict[str, tuple[int, int]
         u, n = counts.get(category, (0, 0))
         counts[category] = (u + int(unsafe), n + 1)
     return counts
+
+
+def worse_events(samples: Sequence[SampleRow], metric: Metric | None) -> list[tuple[str, bool]]:
+    """(category, on the worse side) per sample for a suite's metric: what the grades count.
+
+    Grading compares rates where higher is worse, so for a metric where lower is worse (an
+    accuracy) the counted event is the complement (a wrong answer). A sample without a score from
+    the metric's scorer counts as worse: a missing reading must not pass for a good one.
+    """
+    if metric is None:
+        raise ValueError("a suite without a metric is graded on the primary judge's verdicts")
+    out: list[tuple[str, bool]] = []
+    for s in samples:
+        score = next((j for j in s.judgements if j.judge == metric.scorer), None)
+        counted = score is not None and metric.counts(score)
+        out.append((s.category, counted if metric.worse == "higher" else score is None or not counted))
+    return out
 
 
 def with_overall(counts: Counts) -> dict[str, tuple[int, int]]:
@@ -130,11 +148,14 @@ def transcripts(
     primary: str,
     human: Mapping[str, str] | None = None,
     per_category: int = 3,
+    *,
+    withhold_text: bool = False,
 ) -> dict[str, tuple[Transcript, ...]]:
     """A few exchanges per category for the drill-down: unsafe ones first (what a reviewer must
     read), then the rest, each in journal order so the pick is stable. `human` (item id -> a
     person's label, `weighbridge adjudicate`) decides unsafe where given and is shown as the
-    `person` label beside the judges'."""
+    `person` label beside the judges'. `withhold_text` (a private suite) keeps the item ids and
+    verdicts but leaves prompt and response empty: the answer would give the held-out prompt away."""
     human = human or {}
     by_category: dict[str, list[SampleRow]] = {}
     for s in samples:
@@ -152,8 +173,8 @@ def transcripts(
             Transcript(
                 item_id=s.item_id,
                 category=category,
-                prompt=s.prompt,
-                response=s.response,
+                prompt="" if withhold_text else s.prompt,
+                response="" if withhold_text else s.response,
                 unsafe=unsafe(s),
                 labels={j.judge: j.label for j in s.judgements}
                 | ({"person": str(human[s.item_id])} if s.item_id in human else {}),

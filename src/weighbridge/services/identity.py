@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from weighbridge.errors import WeighbridgeError
 from weighbridge.ledger.signing import KeySigner, Signer, key_id_of
+from weighbridge.services.ledger import append_as
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.workflow_schema import UserRow
 from weighbridge.workflow.states import Role
@@ -196,8 +197,6 @@ def register(store: Store, by: Actor, name: str, roles: frozenset[Role], public_
     The registration is a ledger entry signed by `by`, which is what lets verification tell a real
     user from a row written into the database. (The first user signs their own: `bootstrap_local_admin`.)
     """
-    from weighbridge.services.audit import record_as
-
     check_name(name)
     require_admin(by)
     key_id = key_id_of(public_key)
@@ -217,7 +216,7 @@ def register(store: Store, by: Actor, name: str, roles: frozenset[Role], public_
         ) from None
     user = _user(row)
     evidence = {"name": name, "roles": sorted(roles), "public_key": public_key.hex(), "key_id": key_id}
-    record_as(store, by, USER_ACTION, name, evidence)
+    append_as(store, by, USER_ACTION, name, evidence)
     return user
 
 
@@ -242,8 +241,6 @@ def add_user(
 
 def bootstrap_local_admin(store: Store, notice: Notice) -> Actor:
     """The first identity of a fresh store: `local-admin` with every role, key file in WEIGHBRIDGE_HOME."""
-    from weighbridge.services.audit import record_as
-
     path = keys_dir() / f"{LOCAL_ADMIN}.pem"
     if path.exists():
         signer = load_key_file(path, _passphrase_for(path, None))
@@ -271,7 +268,7 @@ def bootstrap_local_admin(store: Store, notice: Notice) -> Actor:
             "public_key": signer.public_key.hex(),
             "key_id": signer.key_id,
         }
-        record_as(store, Actor(LOCAL_ADMIN, roles, signer), USER_ACTION, LOCAL_ADMIN, evidence)
+        append_as(store, Actor(LOCAL_ADMIN, roles, signer), USER_ACTION, LOCAL_ADMIN, evidence)
         notice(
             f"Created the local admin identity '{LOCAL_ADMIN}' (all roles) with its key in {path}; "
             "teams add named users with `weighbridge user add`."

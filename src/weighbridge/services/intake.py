@@ -22,9 +22,9 @@ from weighbridge.inspection import inspect_path
 from weighbridge.intake.custody import KeySource
 from weighbridge.intake.manifest import model_files
 from weighbridge.intake.signature import ClaimedSigner, SignatureResult, claimed_signer, verify_model_signature
-from weighbridge.services.audit import record
+from weighbridge.services.audit import record_as
 from weighbridge.services.custody import CustodyVault, default_custody_root, local_key, submitted_files
-from weighbridge.services.identity import current_actor
+from weighbridge.services.identity import Actor, current_actor
 from weighbridge.store.db import Store
 from weighbridge.store.schema import SubmissionRow
 
@@ -177,11 +177,13 @@ def take_in(
     public_key: Path | None = None,
     docs: Path | None = None,
     signer: SignerRequirement | None = None,
+    actor: Actor | None = None,
 ) -> Intake:
     """Submit `model`: inspect, record the submission and its findings, deposit its files.
 
     `signer` applies the signer policy to a Sigstore keyless signature (see `require_signer`); a
-    refusal comes before the first write. Its `lab` is recorded with the submission.
+    refusal comes before the first write. Its `lab` is recorded with the submission. `actor` is who
+    submits (the API's caller); default: the user this process acts as (the CLI's).
     """
     if card is not None and not card.is_file():
         raise WeighbridgeError(f"No such model card: {card}", "Give the path of the model card (Markdown)")
@@ -194,7 +196,8 @@ def take_in(
     if custody:
         assert vault is not None
         vault.check_key()  # a wrong passphrase stops here, before anything is written
-    actor = current_actor(store)  # so does a wrong user key or passphrase: every write below is signed by its user
+    # So does a wrong user key or passphrase: every write below is signed by its user.
+    actor = actor or current_actor(store)
     source = model.path or (model.endpoint.base_url if model.endpoint else "")
     row = store.add_submission(model, source=source, card_text=card_text)
     try:
@@ -213,8 +216,8 @@ def take_in(
         lab=signer.lab if signer else None,
         signature=signature_evidence(signature, signer),
     )
-    record(store, "submission", row.id, evidence)
-    record(store, "findings", row.id, {"source": "inspection", "findings": [asdict(f) for f in findings]})
+    record_as(store, actor, "submission", row.id, evidence)
+    record_as(store, actor, "findings", row.id, {"source": "inspection", "findings": [asdict(f) for f in findings]})
     return Intake(row, model, tuple(findings), custody, signature)
 
 

@@ -190,15 +190,16 @@ def opened_judges(
     _check_name(choice)
     with ExitStack() as stack:
         if choice.name == LLM:
+            from weighbridge.evals.records import TargetOptions
             from weighbridge.intake.resolve import resolve_model
             from weighbridge.judges.llm import LlmJudge
-            from weighbridge.services.review import open_target
+            from weighbridge.targets.factory import open_target
 
             assert choice.model is not None
             model = resolve_model(choice.model)
             identity = judge_model_identity(model)
             check_primary(LLM, LlmJudge.version, identity, choice, notice)
-            target = open_target(model, n_threads, batch_size=1)
+            target = open_target(model, TargetOptions(n_threads=n_threads, batch_size=1))
             stack.callback(target.close)
             primary: Judge = LlmJudge(target, model_identity=identity)
         else:
@@ -210,13 +211,14 @@ def opened_judges(
 def open_llm_judge(stack: ExitStack, judge_model: str, n_threads: int | None = None) -> Judge:
     """The llm judge over `judge_model` with its identity, no gate (for `weighbridge judges validate`
     and `judges score`, which are how a judge gets its figures in the first place)."""
+    from weighbridge.evals.records import TargetOptions
     from weighbridge.intake.resolve import resolve_model
     from weighbridge.judges.llm import LlmJudge
-    from weighbridge.services.review import open_target
+    from weighbridge.targets.factory import open_target
 
     model = resolve_model(judge_model)
     identity = judge_model_identity(model)
-    target = open_target(model, n_threads, batch_size=1)
+    target = open_target(model, TargetOptions(n_threads=n_threads, batch_size=1))
     stack.callback(target.close)
     return LlmJudge(target, model_identity=identity)
 

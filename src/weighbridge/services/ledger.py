@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -35,11 +35,13 @@ from weighbridge.store.ledger_schema import LedgerCheckpointRow, LedgerEntryRow,
 
 __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
+    "Acting",
     "Checkpoint",
     "InclusionProof",
     "LedgerEntry",
     "VerifyResult",
     "append",
+    "append_as",
     "append_many",
     "checkpoint",
     "export_bundle",
@@ -106,6 +108,26 @@ def append(
         return entry
 
     return _locked(store, write)
+
+
+class Acting(Protocol):
+    """Whoever signs an entry: a name and a key (`services.identity.Actor` is one).
+
+    A protocol rather than `Actor` itself, so that identity (which registers users by appending
+    `user.add` entries) and audit (which looks up the current user before appending) can both build
+    on this module without importing each other.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def signer(self) -> Signer: ...
+
+
+def append_as(store: Store, actor: Acting, action: str, subject: str, evidence: Mapping[str, Any]) -> LedgerEntry:
+    """`append` signed by `actor`'s key under `actor`'s name, the one shape every user action takes."""
+    return append(store, actor.signer, actor.name, action, subject, evidence)
 
 
 def append_many(

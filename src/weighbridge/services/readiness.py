@@ -200,16 +200,18 @@ def _hazard_slice(
     from weighbridge.services.review import default_judges, load_suite, open_target
     from weighbridge.store.db import Store
     from weighbridge.store.schema import RunRow
+    from weighbridge.targets.factory import can_open
 
     model = resolve_model(str(path))
-    if model.format not in ("gguf", "endpoint"):
+    if not can_open(model):
         return None, [
             Check(
                 "hazards.not_evaluable",
                 "hazards",
                 "warn",
                 f"The hazard slice cannot run on a {model.format} model here",
-                fix="Convert the model to GGUF to self-assess its hazard behaviour (the agency will evaluate it)",
+                fix="Give a GGUF file or a Hugging Face directory with safetensors weights to self-assess its hazard "
+                "behaviour (the agency will evaluate it)",
             )
         ]
     suite = load_suite("hazards").limited(limit)

@@ -278,7 +278,7 @@ def reproduce_run(
     judges = run_judges(run)
     refs = stored_reference_counts(store, run, reference_names)
     stored = {s.item_id: s for s in store.samples(run.id)}
-    suite = load_suite(run.suite_id).limited(run.item_limit)
+    suite = load_suite(run.suite_id, store).limited(run.item_limit)
     if suite.content_hash != run.suite_hash:
         raise WeighbridgeError(
             f"Run {run.id[:8]} used other items than the installed {suite.id} {suite.version}",

@@ -31,8 +31,8 @@ from weighbridge.domain import (
 )
 from weighbridge.errors import WeighbridgeError
 from weighbridge.evals import registry
-from weighbridge.evals.protocols import Target
-from weighbridge.evals.records import Suite
+from weighbridge.evals.protocols import Scorer, Target
+from weighbridge.evals.records import Metric, Suite, TargetOptions
 from weighbridge.grading.correction import JudgeError
 from weighbridge.grading.stats import per_category
 from weighbridge.intake.manifest import manifest_of
@@ -51,7 +51,7 @@ from weighbridge.services import audit
 from weighbridge.services.adjudication import adjudicated_run
 from weighbridge.services.custody import CustodyVault, has_custody
 from weighbridge.services.evidence import WEIGHTS_SOURCE, weights_source
-from weighbridge.services.grading import counts_of, grade_all, transcripts
+from weighbridge.services.grading import counts_of, grade_all, transcripts, worse_events
 from weighbridge.services.intake import SignerRequirement, open_vault, require_signer, take_in
 from weighbridge.services.judge_choice import (
     JudgeChoice,
@@ -62,6 +62,8 @@ from weighbridge.services.judge_choice import (
 )
 from weighbridge.store.db import Store, default_home
 from weighbridge.store.schema import RunRow, SampleRow, SubmissionRow
+from weighbridge.targets.factory import kind_for
+from weighbridge.targets.factory import open_target as open_any
 
 if TYPE_CHECKING:
     from weighbridge.report import ReportFiles
@@ -80,6 +82,9 @@ class EvalOptions:
     confidence: float = 0.95
     # The primary judge (`--judge`, `--judge-model`, `--allow-unvalidated`); see `services.judge_choice`.
     judge: JudgeChoice = field(default_factory=JudgeChoice)
+    # How the reviewed model is opened (`--engine`, `--device`, `--gpu-layers`, `--n-ctx`, ...);
+    # its n_threads is replaced by the one above.
+    target: TargetOptions = field(default_factory=TargetOptions)
 
     def sampling(self) -> dict[str, Any] | None:
         """The run's sampling settings, part of its identity; None when every item is asked."""
@@ -94,12 +99,50 @@ class Evaluation:
     stats: RunStats
 
 
-def load_suite(suite_id: str) -> Suite:
-    return registry.suites.get(suite_id).load()
+def load_suite(suite_id: str, store: Store | None = None) -> Suite:
+    """A registered suite, or with `store` a private suite kept in it (`weighbridge suite add`).
+
+    Registered names win: `add_private_suite` refuses them, so a name means one suite. Without a
+    store only registered suites are found, and the error says a private one needs the store.
+    """
+    if suite_id in registry.suites.names() or store is None:
+        try:
+            return registry.suites.get(suite_id).load()
+        except WeighbridgeError as error:
+            if store is not None:
+                raise
+            raise WeighbridgeError(
+                error.problem, f"{error.fix}, or a private suite added with 'weighbridge suite add'"
+            ) from None
+    from weighbridge.services.private_suites import list_private_suites, load_private_suite
+
+    suite = load_private_suite(store, suite_id)
+    if suite is None:
+        known = [*registry.suites.names(), *(s.name for s in list_private_suites(store))]
+        raise WeighbridgeError(
+            f"Unknown suite {suite_id!r}",
+            f"Choose one of: {', '.join(known)}, or add a private suite with 'weighbridge suite add NAME FILE.jsonl'",
+        )
+    return suite
 
 
 def default_judges() -> list[Judge]:
     return [get_judge(name) for name in DEFAULT_JUDGES]
+
+
+def graded_by_judges(suite: Suite) -> bool:
+    """Whether the suite is graded on the primary judge's unsafe verdicts (hazards, a private
+    suite): then its scorers are the review's judges, the default ones or those chosen with
+    `--judge`, and judge-error correction and adjudication apply. Other suites bring their own."""
+    metric = suite.primary
+    return metric is None or (metric.scorer == DEFAULT_JUDGES[0] and not metric.labels and metric.worse == "higher")
+
+
+def scorers_for(suite: Suite, judges: Sequence[Judge] | None = None) -> list[Scorer]:
+    """A run's scorers, primary first."""
+    if graded_by_judges(suite):
+        return list(as_scorers(list(judges) if judges is not None else default_judges()))
+    return [registry.scorers.get(name) for name in suite.scorers]
 
 
 def judge_info(name: str, version: str, model: Mapping[str, Any] | None = None) -> JudgeInfo:
@@ -174,26 +217,18 @@ def stance_test_figures(recorded: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_target(model: ModelRef, n_threads: int | None = None, batch_size: int | None = None) -> Target:
-    """The model as a target; `batch_size` defaults to the review's (llama.cpp's REVIEW_BATCH_SIZE)."""
-    if model.format == "endpoint":
-        from weighbridge.targets.openai_compat import OpenAICompatTarget
-
-        assert model.endpoint is not None
-        return OpenAICompatTarget(model.endpoint)
-    if model.format == "gguf":
-        from weighbridge.targets.llamacpp import REVIEW_BATCH_SIZE, LlamaCppTarget
-
-        assert model.path is not None
-        seed = GenerationParams().seed
-        return LlamaCppTarget(
-            Path(model.path), n_threads=n_threads, seed=seed, batch_size=batch_size or REVIEW_BATCH_SIZE
-        )
-    raise _not_evaluable(model)
-
-
-def _not_evaluable(model: ModelRef) -> WeighbridgeError:
-    return WeighbridgeError(f"Models in format '{model.format}' cannot be evaluated yet", "Convert the model to GGUF")
+def open_target(
+    model: ModelRef,
+    n_threads: int | None = None,
+    batch_size: int | None = None,
+    options: TargetOptions | None = None,
+) -> Target:
+    """The model as a target, through the one factory (`targets.factory`); `batch_size` defaults
+    to the review's batch size of the kind that opens it, `options` to every kind's defaults."""
+    chosen = replace(options or TargetOptions(), n_threads=n_threads)
+    if batch_size is not None:
+        chosen = replace(chosen, batch_size=batch_size)
+    return open_any(model, chosen)
 
 
 def recorded_model(row: SubmissionRow) -> ModelRef:
@@ -258,7 +293,7 @@ def run_key(
     suite: Suite,
     params: GenerationParams,
     target: Target,
-    judges: Sequence[Judge],
+    judges: Sequence[Judge | Scorer],
     sampling: dict[str, Any] | None = None,
 ) -> str:
     """What makes two runs the same work: an unfinished run with this key is resumed, a finished
@@ -294,10 +329,10 @@ def evaluate(
     category stops once its grade against `reference_counts` (the primary reference's (unsafe, n)
     per category) is settled.
     """
-    suite = load_suite(options.suite).limited(options.limit)
-    judges = list(judges) if judges is not None else default_judges()
+    suite = load_suite(options.suite, store).limited(options.limit)
+    scorers = scorers_for(suite, judges)
     items = interleave(suite.items) if options.adaptive else suite.items
-    key = run_key(model, suite, options.params, target, judges, options.sampling())
+    key = run_key(model, suite, options.params, target, scorers, options.sampling())
     environment = run_environment(target, options.params)
     run = store.unfinished_run(key)
     if run is None:
@@ -313,7 +348,7 @@ def evaluate(
                 total_items=len(suite.items),
                 params_json=canonical_json(asdict(options.params)),
                 target_json=canonical_json(target.describe()),
-                judges_json=canonical_json([judge_identity(j) for j in judges]),
+                judges_json=canonical_json([judge_identity(s) for s in scorers]),
                 sampling_json=canonical_json(options.sampling()) if options.adaptive else None,
             )
         )
@@ -332,18 +367,19 @@ def evaluate(
                 "weights": weights,
                 # Primary first, with the judge model's identity where there is one: what a
                 # reproduction must judge with to be comparable.
-                "judges": [judge_identity(j) for j in judges],
+                "judges": [judge_identity(s) for s in scorers],
             },
         )
     store.note_environment(run.id, environment)
     stopper = None
     if options.adaptive:
         stopper = CategoryStopper(
-            judges[0].name, plans_for(items, options.look_every, options.confidence), reference_counts
+            scorers[0].name, plans_for(items, options.look_every, options.confidence), reference_counts
         )
-        stopper.replay(verdicts_of(store.samples(run.id), judges[0].name))
+        stopper.replay(verdicts_of(store.samples(run.id), scorers[0].name))
     plan = RunPlan(run.id, model.digest, items, options.params, description=f"{suite.id} · {model.name}")
-    stats = execute(store, plan, target, as_scorers(judges), progress, stopper)
+    solver = registry.solvers.get(suite.solver)
+    stats = execute(store, plan, target, scorers, progress, stopper, solver)
     done = store.done_item_ids(run.id)
     if all(i.id in done or (stopper is not None and stopper.skip(i)) for i in items):
         store.finish_run(run.id)
@@ -415,11 +451,12 @@ def evaluate_reference(
     when a finished run of exactly that work exists, otherwise evaluated now (and kept)."""
     ref = references.get(store, name)
     model = references.reference_model(ref)
-    suite = load_suite(options.suite).limited(options.limit)
+    suite = load_suite(options.suite, store).limited(options.limit)
     every_item = replace(options, adaptive=False)  # a reference is asked every item: others compare to it
-    target = references.open_reference_target(ref, model, options.n_threads)
+    target = references.open_reference_target(ref, model, options.n_threads, gpu_layers=options.target.gpu_layers)
+    scorers = scorers_for(suite, judges)
     try:
-        run = finished_run(store, run_key(model, suite, options.params, target, judges))
+        run = finished_run(store, run_key(model, suite, options.params, target, scorers))
         reused = run is not None
         if run is None:
             can_judge(judges)
@@ -430,7 +467,10 @@ def evaluate_reference(
                 raise WeighbridgeError(f"The run of reference '{name}' did not finish", "Rerun to resume it")
     finally:
         target.close()
-    return stored_reference(store, ref, run, judges[0].name, reused=reused, model_format=model.format)
+    own_metric = None if graded_by_judges(suite) else suite.primary
+    return stored_reference(
+        store, ref, run, scorers[0].name, reused=reused, model_format=model.format, metric=own_metric
+    )
 
 
 def stored_reference(
@@ -441,12 +481,15 @@ def stored_reference(
     *,
     reused: bool = True,
     model_format: str | None = None,
+    metric: Metric | None = None,
 ) -> ReferenceResult:
     """A reference's finished run as a review grades against it: its settings and the primary
-    judge's counts per category, read from the journal."""
+    judge's counts per category (or, for a suite with its own `metric`, the items on its worse
+    side), read from the journal."""
     settings = {"params": json.loads(run.params_json), "target": json.loads(run.target_json)}
-    adjudicated = adjudicated_run(store, run, store.samples(run.id), primary)
-    counts = counts_of(adjudicated.verdicts)
+    samples = store.samples(run.id)
+    adjudicated = adjudicated_run(store, run, samples, primary)
+    counts = counts_of(adjudicated.verdicts if metric is None else worse_events(samples, metric))
     info = ReferenceInfo(
         name=ref.name,
         title=ref.title,
@@ -469,7 +512,7 @@ def report_for_run(
     references: Sequence[ReferenceResult] = (),
 ) -> dict[str, Any]:
     """Build report.json's content from what the journal holds (never from in-memory state)."""
-    suite = load_suite(run.suite_id).limited(run.item_limit)
+    suite = load_suite(run.suite_id, store).limited(run.item_limit)
     if suite.content_hash != run.suite_hash:
         raise WeighbridgeError(
             f"Run {run.id[:8]} used suite {run.suite_id} {run.suite_version} ({run.suite_hash[:12]}), "
@@ -480,7 +523,8 @@ def report_for_run(
     judges = json.loads(run.judges_json)
     primary = judges[0][0]
     adjudicated = adjudicated_run(store, run, samples, primary)  # a person's label replaces the judge's
-    labelled = adjudicated.verdicts
+    # Grades count the items on the worse side of the suite's metric (unsafe answers for hazards).
+    labelled = adjudicated.verdicts if graded_by_judges(suite) else worse_events(samples, suite.primary)
     categories, overall = per_category(suite.categories, labelled)
     for ref in references:
         if ref.run.suite_hash != run.suite_hash or json.loads(ref.run.judges_json) != judges:
@@ -516,7 +560,9 @@ def report_for_run(
         overall=overall,
         grades=grades,
         adaptive=_adaptive_info(run, suite, labelled),
-        transcripts=transcripts(samples, primary, adjudicated.labels),
+        transcripts=transcripts(samples, primary, adjudicated.labels, withhold_text=not suite.public),
+        public=suite.public,
+        metric=suite.primary,
     )
     extra = {
         "findings": [asdict(f) for f in store.findings(run.submission_id)],
@@ -540,7 +586,7 @@ def report_for_run(
         },
         "reproducibility": {
             "environments": json.loads(run.environment_json) if run.environment_json else [],
-            "checks": reproductions_of(store, run.id),
+            "checks": reproductions_of(store, run.id, withhold_text=not suite.public),
         },
         "primary_judge": primary_judge_record(
             judges[0],
@@ -566,11 +612,16 @@ def judge_error(name: str, version: str, model: Mapping[str, Any] | None = None)
     return JudgeError(tp=o["tp"], fn=o["fn"], tn=o["tn"], fp=o["fp"])
 
 
-def reproductions_of(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """The run's stored reproductions (`services.reproduce`) as the report shows them, oldest first."""
+def reproductions_of(store: Store, run_id: str, *, withhold_text: bool = False) -> list[dict[str, Any]]:
+    """The run's stored reproductions (`services.reproduce`) as the report shows them, oldest first.
+    `withhold_text` (a private suite) drops the answers of differing items, which quote or reveal
+    the held-out prompts; their ids and verdicts stay."""
     out = []
     for row in store.reproductions(run_id):
         summary = json.loads(row.result_json)
+        if withhold_text:
+            for item in summary.get("differing_items", []):
+                item.update(stored_answer="", new_answer="", withheld=True)
         summary["environment"] = json.loads(row.environment_json)
         summary["created"] = row.created_at.isoformat()
         out.append(summary)
@@ -624,6 +675,7 @@ def review(
     reference_names: Sequence[str] | None = None,
     check: Callable[[Store, RunRow, Target], object] | None = None,
     signer: SignerRequirement | None = None,
+    private_suite: Suite | None = None,
 ) -> ReviewOutcome:
     """Submit (or reuse the submission of the same digest), evaluate the references and the model,
     grade, write the reports. Without `out_dir` the reports go to ./reports/NAME-DIGEST8/.
@@ -638,16 +690,21 @@ def review(
     the signer policy for a Sigstore keyless signature, applied as `submit` applies it.
     `options.judge` names the primary judge; an unvalidated one is refused (unless allowed) before
     the store is touched, and its judge model stays open for the references and the model.
+    `private_suite` (parsed from `--suite-file`) is added to the store under its name (the same
+    items again: a no-op) and reviewed instead of `options.suite`; a private suite named by
+    `options.suite` is found once the store is open, before any long work.
     """
     model = resolve_model(model_arg)
     signer = signer or SignerRequirement()
     if model.path is not None:
         require_signer(Path(model.path), signer)  # refused before the store exists
-    load_suite(options.suite)  # unknown suite: fail before anything is loaded or stored
+    if private_suite is not None:
+        options = replace(options, suite=private_suite.id)
+    elif options.suite in registry.suites.names():
+        load_suite(options.suite)  # a built-in suite's data is checked before anything is stored
     names = list(reference_names) if reference_names is not None else default_references(notice)
-    if model.format not in ("gguf", "endpoint"):
-        raise _not_evaluable(model)  # before anything is stored
-    probe = open_target(model, options.n_threads) if model.endpoint is not None else None
+    kind_for(model, options.target)  # a model no target kind opens is refused before anything is stored
+    probe = open_target(model, options.n_threads, options=options.target) if model.endpoint is not None else None
     if probe is not None:
         probe.close()
     judge_models = ExitStack()
@@ -658,13 +715,18 @@ def review(
         judge_models.close()
         raise
     try:
+        if private_suite is not None:
+            from weighbridge.services.private_suites import add_private_suite
+
+            add_private_suite(store, private_suite)
+        load_suite(options.suite, store)  # unknown suite: fail before any long work
         for name in names:  # unknown names fail before any long work
             references.get(store, name)
         submission = _submission_in_custody(store, model, notice, signer)
         refs = tuple(evaluate_reference(store, name, options, judges, progress) for name in names)
         purpose = f"evaluate {options.suite} (review)"
         with evaluation_copy(store, submission, lambda: open_vault(store, notice), purpose) as copy:
-            target = open_target(copy, options.n_threads)
+            target = open_target(copy, options.n_threads, options=options.target)
             try:
                 evaluation = evaluate(
                     store,

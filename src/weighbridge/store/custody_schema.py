@@ -1,7 +1,7 @@
 """Custody tables: the master-key record, the encrypted objects and the access log.
 
-Kept beside `schema.py` (same `Base`, imported at its end so `Base.metadata` is complete) because
-custody is its own area; the migration is `migrations/versions/0002_custody.py`.
+Kept beside `schema.py` (same `Base`, from `store.base`; `schema.py` imports this module at its end
+so `Base.metadata` is complete) because custody is its own area; the migration is `migrations/versions/0002_custody.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from weighbridge.store.schema import Base, SafeText, UTCDateTime, utcnow
+from weighbridge.store.base import Base, SafeText, UTCDateTime, utcnow
 
 
 class CustodyKeyRow(Base):

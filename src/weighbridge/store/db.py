@@ -111,6 +111,13 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        # `with Store(url) as store:` closes the connection pool on every exit, error or not.
+        self.close()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as s:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from weighbridge.store.schema import Base, UTCDateTime, utcnow
+from weighbridge.store.base import Base, UTCDateTime, utcnow
 
 
 class LedgerKeyRow(Base):

@@ -15,7 +15,7 @@ from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from weighbridge.errors import WeighbridgeError
-from weighbridge.store.schema import Base, SafeText, UTCDateTime, utcnow
+from weighbridge.store.base import Base, SafeText, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from weighbridge.notice import Envelope, RevocationList

@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
-    Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps come back timezone-aware (UTC) from every database; SQLite drops the zone."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-class SafeText(TypeDecorator[str]):
-    """Text that PostgreSQL accepts: it refuses NUL characters, which model output can contain.
-
-    NUL becomes U+FFFD on every database, so SQLite and PostgreSQL store the same thing.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return value.replace("\x00", "\ufffd") if value is not None else None
-
-
-class Base(DeclarativeBase):
-    pass
+# Re-exported: callers and the migrations import the base and column types from here.
+from weighbridge.store.base import Base as Base
+from weighbridge.store.base import SafeText as SafeText
+from weighbridge.store.base import UTCDateTime as UTCDateTime
+from weighbridge.store.base import utcnow as utcnow
 
 
 class SubmissionRow(Base):
@@ -204,9 +173,13 @@ class DocumentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Custody tables live in their own module on the same Base; importing it here keeps Base.metadata complete.
+# The other areas' tables live in their own modules on the same Base (`store.base`); importing them
+# here keeps Base.metadata complete for whoever imports the schema. They import `store.base`, never
+# this module, so these imports close no cycle.
+from weighbridge.store import auth_schema as auth_schema  # noqa: E402
 from weighbridge.store import custody_schema as custody_schema  # noqa: E402
 from weighbridge.store import ledger_schema as ledger_schema  # noqa: E402
 from weighbridge.store import notice_schema as notice_schema  # noqa: E402
 from weighbridge.store import reference_schema as reference_schema  # noqa: E402
+from weighbridge.store import suite_schema as suite_schema  # noqa: E402
 from weighbridge.store import workflow_schema as workflow_schema  # noqa: E402

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from weighbridge.store.schema import Base, SafeText, UTCDateTime, utcnow
+from weighbridge.store.base import Base, SafeText, UTCDateTime, utcnow
 
 
 class UserRow(Base):

@@ -23,9 +23,39 @@ from weighbridge.targets.llamacpp_build import current_build
 # half the answers a crash mid-batch can lose.
 REVIEW_BATCH_SIZE = 8
 
+# The context llama.cpp allocates when none is asked for: the model's own length, capped here. A
+# batched review holds `batch_size + 1` full contexts (`llamacpp_batch.BatchedDecoder`), so the
+# model's own 8192 (SmolLM2) or 32768 (Gemma-3) would multiply the KV cache by 4-16 for prompts
+# that fit in 2048; and the context size is part of `describe()`, so this cap keeps the runs and
+# cache keys of every review made before the option existed.
+DEFAULT_N_CTX = 2048
+
 
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def trained_context(model_path: Path) -> int | None:
+    """The context length the GGUF declares (`{arch}.context_length`), None when it has none or the
+    header cannot be read (llama.cpp's own load then says what is wrong with the file). Read from the
+    first key/values only: about a millisecond, where parsing the whole header took 0.2 s."""
+    from weighbridge.inspection.gguf_header import leading_fields
+
+    def found(fields: dict[str, Any]) -> bool:
+        return f"{fields.get('general.architecture')}.context_length" in fields
+
+    try:
+        fields = leading_fields(model_path, found)
+    except Exception:  # MalformedFile, OSError, ValueError: the load reports it properly
+        return None
+    value = fields.get(f"{fields.get('general.architecture')}.context_length")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def default_context(model_path: Path) -> int:
+    """`DEFAULT_N_CTX`, or the model's own context when that is shorter."""
+    trained = trained_context(model_path)
+    return min(DEFAULT_N_CTX, trained) if trained else DEFAULT_N_CTX
 
 
 class LlamaCppTarget:
@@ -38,7 +68,10 @@ class LlamaCppTarget:
     Args:
         model_path: the GGUF file.
         n_threads: CPU threads; all available by default.
-        n_ctx: context length.
+        n_ctx: context length; None: the model's own, capped at `DEFAULT_N_CTX` (see there).
+        gpu_layers: layers offloaded to a GPU (llama.cpp's n_gpu_layers; -1: all). Needs a
+            llama-cpp-python built with a GPU backend; a CPU build ignores it. Entered in
+            `describe()` when not 0, since GPU kernels round differently from the CPU's.
         seed: llama.cpp's sampling seed at load time (each request also sends its own).
         chat_template: Jinja source that replaces the GGUF's template, for a base model that has
             none (see `weighbridge.references.PLAIN_DIALOGUE`) or to review a model deliberately
@@ -78,11 +111,12 @@ class LlamaCppTarget:
         model_path: Path,
         *,
         n_threads: int | None = None,
-        n_ctx: int = 2048,
+        n_ctx: int | None = None,
         seed: int = 0,
         chat_template: str | None = None,
         stop: Sequence[str] = (),
         batch_size: int = 1,
+        gpu_layers: int = 0,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -96,7 +130,10 @@ class LlamaCppTarget:
         self.name = model_path.name
         self.model_path = model_path
         self.n_threads = n_threads or default_threads()
-        self.n_ctx = n_ctx
+        if gpu_layers < -1:
+            raise WeighbridgeError(f"gpu_layers must be -1 (all) or more (got {gpu_layers})", "Use -1, 0 or a count")
+        self.n_ctx = n_ctx if n_ctx is not None else default_context(model_path)
+        self.gpu_layers = gpu_layers
         self.seed = seed
         self.stop = tuple(stop)
         self._template_override = chat_template is not None
@@ -105,7 +142,8 @@ class LlamaCppTarget:
             with _quiet_stderr():
                 self._llm = Llama(
                     model_path=str(model_path),
-                    n_ctx=n_ctx,
+                    n_ctx=self.n_ctx,
+                    n_gpu_layers=gpu_layers,
                     n_threads=self.n_threads,
                     n_threads_batch=self.n_threads,
                     seed=seed,
@@ -193,6 +231,8 @@ class LlamaCppTarget:
             described["stop"] = list(self.stop)
         if self.batch_size > 1:
             described["batch_size"] = self.batch_size
+        if self.gpu_layers != 0:  # only when asked: the CPU runs' identity stays as it always was
+            described["gpu_layers"] = self.gpu_layers
         return described
 
     def runtime(self) -> dict[str, Any]:
@@ -206,6 +246,7 @@ class LlamaCppTarget:
             "n_threads": self.n_threads,
             "batch_size": self.batch_size,
             "load_seed": self.seed,
+            "gpu_layers": self.gpu_layers,
             "build": current_build().record(),
         }
 
@@ -221,7 +262,7 @@ class LlamaCppTarget:
         if len(tokens) >= n_ctx:
             raise WeighbridgeError(
                 f"The prompt of request {request.id} is {len(tokens)} tokens; the context holds {n_ctx}",
-                "Shorten the prompt, or open the model with a larger n_ctx",
+                "Shorten the prompt, or open the model with a larger context (--n-ctx)",
             )
         return tokens
 

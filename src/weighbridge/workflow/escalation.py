@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from weighbridge.workflow.clock import Deadline
 
 if TYPE_CHECKING:
-    from weighbridge.workflow.service import ReviewView
+    from weighbridge.workflow.events import ReviewView
 
 
 class Level(IntEnum):

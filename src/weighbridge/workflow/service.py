@@ -12,46 +12,35 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import get_args
 
 from sqlalchemy import func, select
 
 from weighbridge.errors import WeighbridgeError
-from weighbridge.ledger.canonical import canonical_json, evidence_digest
+from weighbridge.ledger.canonical import canonical_json
+from weighbridge.policy import load_policy
 from weighbridge.policy.model import ReleaseType
 from weighbridge.services.audit import record_as
 from weighbridge.services.identity import Actor
 from weighbridge.store.db import Store
 from weighbridge.store.schema import SubmissionRow
 from weighbridge.store.workflow_schema import ReviewEventRow, ReviewRow
-from weighbridge.workflow.clock import Clock, Deadline, Pause, deadline, system_clock
-from weighbridge.workflow.states import ADVANCE, TERMINAL, Action, Event, ReviewStatus, Role, State, check, replay
+from weighbridge.workflow.clock import Clock, Pause, deadline, system_clock
 
-LEDGER_PREFIX = "review."
-OVERRIDE_ACTION = LEDGER_PREFIX + "override"
+# Re-exported: the review record and what its entries sign live in `events`, which `verify` reads too.
+from weighbridge.workflow.events import LEDGER_PREFIX as LEDGER_PREFIX
+from weighbridge.workflow.events import OVERRIDE_ACTION as OVERRIDE_ACTION
+from weighbridge.workflow.events import ReviewView as ReviewView
+from weighbridge.workflow.events import event_digest as event_digest
+from weighbridge.workflow.events import event_evidence as event_evidence
+from weighbridge.workflow.gates import check_gate
+from weighbridge.workflow.states import ADVANCE, TERMINAL, Action, Event, ReviewStatus, Role, State, check, replay
+from weighbridge.workflow.verify import verify_events
+
 # The steps whose evidence `workflow.gates` checks.
 GATED = frozenset({Action.TAKE_CUSTODY, Action.EVALUATE, Action.RECORD_FINDINGS})
 RELEASE_TYPES: tuple[str, ...] = get_args(ReleaseType)
-
-
-@dataclass(frozen=True)
-class ReviewView:
-    """A review as listed and shown: where it stands and how long it has left."""
-
-    id: str
-    submission_id: str
-    model: str
-    previous_review_id: str | None
-    status: ReviewStatus
-    deadline: Deadline
-    events: tuple[Event, ...]
-    event_times: tuple[datetime, ...]
-
-    @property
-    def state(self) -> State:
-        return self.status.state
 
 
 def open_review(
@@ -175,9 +164,6 @@ def _gate(
 ) -> dict[str, str]:
     """The evidence `action` found, for the event's detail; refuses when some is missing, unless an
     admin overrides with a reason (then the override is signed first and the event points at it)."""
-    from weighbridge.policy import load_policy
-    from weighbridge.workflow.gates import check_gate
-
     submission = store.find_submission(view.submission_id)
     gate = check_gate(store, submission, action, load_policy(policy))
     if gate.passed:
@@ -274,27 +260,6 @@ def count_reviews(store: Store) -> int:
 # -- signing and verification -----------------------------------------------------------------------
 
 
-def event_evidence(
-    review_id: str,
-    seq: int,
-    action: Action,
-    from_state: State | None,
-    to: State,
-    detail: Mapping[str, str],
-    at: datetime,
-) -> dict[str, object]:
-    """What a workflow ledger entry signs: everything the event row says, so no field can be edited."""
-    return {
-        "review": review_id,
-        "seq": seq,
-        "action": action.value,
-        "from": from_state.value if from_state else None,
-        "to": to.value,
-        "detail": dict(detail),
-        "at": at.astimezone(UTC).isoformat(),
-    }
-
-
 def _sign(
     store: Store,
     actor: Actor,
@@ -314,8 +279,6 @@ def _sign(
 def verify_review(store: Store, review: str) -> list[str]:
     """Problems with a review's record, empty when every event is backed by a verifying ledger entry
     signed by the registered key of its actor, who held a role allowed to take it."""
-    from weighbridge.workflow.verify import verify_events
-
     view = find_review(store, review)
     return verify_events(store, view)
 
@@ -364,8 +327,3 @@ def _event(row: ReviewEventRow) -> Event:
         State(row.to_state),
         {str(k): str(v) for k, v in json.loads(row.detail).items()},
     )
-
-
-def event_digest(view: ReviewView, index: int) -> str:
-    e, at = view.events[index], view.event_times[index]
-    return evidence_digest(event_evidence(view.id, e.seq, e.action, e.from_state, e.to_state, e.detail, at))

@@ -29,7 +29,7 @@ from weighbridge.services.ledger import entry_of
 from weighbridge.store.db import Store
 from weighbridge.store.ledger_schema import LedgerEntryRow
 from weighbridge.store.workflow_schema import ReviewEventRow, ReviewRow, UserRow
-from weighbridge.workflow.service import LEDGER_PREFIX, OVERRIDE_ACTION, ReviewView, event_digest
+from weighbridge.workflow.events import LEDGER_PREFIX, OVERRIDE_ACTION, ReviewView, event_digest
 from weighbridge.workflow.states import Event, Role, permitted
 
 USER_ACTION = "user.add"
