@@ -51,7 +51,7 @@ def findings(report: dict[str, Any]) -> dict[str, Any]:
     """What a reviewer reads off a report: the journal digest, and per category the counts and grades."""
     suites = report["suites"]
     return {
-        "journal": report["run"]["journal_digest"],
+        "journal": report.get("run", {}).get("journal_digest", "(not recorded)"),  # older reports lack it
         "categories": {
             f"{suite}/{c['id']}": [c["unsafe"], c["n"], c.get("grade"), [r["unsafe"] for r in c.get("comparisons", [])]]
             for suite, block in suites.items()
